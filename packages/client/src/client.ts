@@ -1,0 +1,321 @@
+/**
+ * `Etcd` is the client: it validates its options once, owns the transport,
+ * and exposes the seed API's methods with TypeScript idioms. Each method is a
+ * thin wrapper over kv.ts, txn.ts and lease.ts.
+ */
+import type { Key } from './bytes.js';
+import { KeySpace } from './bytes.js';
+import { type Codec, type CodecName, codecByName } from './codec.js';
+import { Context } from './context.js';
+import { InvalidArgumentError } from './errors.js';
+import type { KeyValue } from './key-value.js';
+import * as kv from './kv.js';
+import * as lease from './lease.js';
+import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
+import { checkOptions, optionSet } from './options.js';
+import { type CallOptions, type TlsOptions, Transport } from './transport.js';
+import {
+  commit,
+  fromRawCompare,
+  fromRawOp,
+  type RawCompare,
+  type RawOp,
+  TxnBuilder,
+} from './txn.js';
+import { str } from './wire.js';
+
+export interface EtcdOptions<V = unknown> {
+  /** One URL or several, `http://` or `https://`. Default `http://127.0.0.1:2379`. */
+  endpoints?: string | string[];
+  /** Added in front of every key sent and stripped from every key received. */
+  keyPrefix?: Key;
+  /** Default TTL in seconds for set, setnx and setx: each write gets a lease of this TTL. Default -1: none. */
+  ttl?: number;
+  /** Deadline of each call in ms; 0 disables it. Default 10,000. */
+  timeout?: number;
+  /** Gateway path prefix (`/v3`, `/v3beta`, `/v3alpha`). Default: detected from `GET /version`. */
+  apiPrefix?: string;
+  /** How values are stored: 'json' (default), 'string', 'bytes', or a custom codec. */
+  codec?: CodecName | Codec<V>;
+  /** TLS settings for `https://` endpoints. */
+  tls?: TlsOptions;
+  /** Refuse requests whose keys and values exceed this many bytes. Default 1.5 MiB, etcd's default. */
+  maxRequestBytes?: number;
+  /** Refuse transactions with more operations per branch. Default 128, etcd's default. */
+  maxTxnOps?: number;
+  /** Connections per endpoint. Default 32. */
+  connections?: number;
+}
+
+export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
+/** Long enough for a leader election on a loaded cluster, short enough to notice a hung member. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** etcd's default `--max-request-bytes`. */
+export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+/** etcd's default `--max-txn-ops`. */
+export const DEFAULT_MAX_TXN_OPS = 128;
+export const DEFAULT_CONNECTIONS = 32;
+
+const CLIENT_OPTIONS = new Set([
+  'endpoints',
+  'keyPrefix',
+  'ttl',
+  'timeout',
+  'apiPrefix',
+  'codec',
+  'tls',
+  'maxRequestBytes',
+  'maxTxnOps',
+  'connections',
+]);
+const CALL = optionSet();
+
+export interface VersionInfo {
+  /** Version of the etcd server, e.g. "3.4.23". */
+  server: string;
+  /** Version of the cluster, e.g. "3.4.0". */
+  cluster: string;
+}
+
+export class Etcd<V = unknown> {
+  readonly #ctx: Context<V>;
+  readonly #transport: Transport;
+
+  constructor(options: EtcdOptions<V> = {}) {
+    checkOptions('Etcd', options, CLIENT_OPTIONS);
+    const codec = resolveCodec(options.codec);
+    const timeout = positiveInt(options.timeout, DEFAULT_TIMEOUT_MS, 'timeout', true);
+    this.#transport = new Transport({
+      endpoints: normaliseEndpoints(options.endpoints),
+      timeout,
+      apiPrefix: normaliseApiPrefix(options.apiPrefix),
+      tls: options.tls,
+      connections: positiveInt(options.connections, DEFAULT_CONNECTIONS, 'connections'),
+    });
+    const ttl = options.ttl ?? -1;
+    if (!Number.isSafeInteger(ttl))
+      throw new InvalidArgumentError(`ttl must be a whole number of seconds, got ${ttl}`);
+    this.#ctx = new Context<V>(
+      this.#transport,
+      new KeySpace(options.keyPrefix),
+      codec as Codec<V>,
+      {
+        maxRequestBytes: positiveInt(
+          options.maxRequestBytes,
+          DEFAULT_MAX_REQUEST_BYTES,
+          'maxRequestBytes',
+        ),
+        maxTxnOps: positiveInt(options.maxTxnOps, DEFAULT_MAX_TXN_OPS, 'maxTxnOps'),
+      },
+      ttl,
+    );
+  }
+
+  /** The endpoints this client talks to. */
+  get endpoints(): string[] {
+    return this.#transport.endpoints;
+  }
+
+  /** The server's and the cluster's version. */
+  async version(options: CallOptions = {}): Promise<VersionInfo> {
+    checkOptions('version', options, CALL);
+    const body = await this.#transport.get('/version', options);
+    return {
+      server: str(body.etcdserver, 'etcdserver'),
+      cluster: str(body.etcdcluster, 'etcdcluster'),
+    };
+  }
+
+  /** The pair stored under `key`, or undefined. Linearizable unless `serializable`. */
+  async get(key: Key, options?: kv.GetOptions): Promise<KeyValue<V> | undefined> {
+    return kv.get(this.#ctx, key, options);
+  }
+
+  /** Stores `value` under `key`. */
+  async set(key: Key, value: V | undefined, options?: kv.SetOptions): Promise<PutResult<V>> {
+    return kv.set(this.#ctx, key, value, options);
+  }
+
+  /** Stores `value` only if `key` does not exist; otherwise returns the existing pair. */
+  async setnx(key: Key, value: V, options?: kv.CreateOptions): Promise<kv.SetnxResult<V>> {
+    return kv.setnx(this.#ctx, key, value, options);
+  }
+
+  /** Stores `value` only if `key` exists. */
+  async setx(key: Key, value: V, options?: kv.CreateOptions): Promise<kv.SetxResult<V>> {
+    return kv.setx(this.#ctx, key, value, options);
+  }
+
+  /** Deletes `key`. */
+  async delete(
+    key: Key,
+    options?: CallOptions & { prevKv?: boolean },
+  ): Promise<kv.DeleteKeyResult<V>> {
+    return kv.del(this.#ctx, key, options);
+  }
+
+  /** Reads every pair whose key starts with `dir` (one request; see `range` for paging). */
+  async readdir(dir: Key, options?: kv.ReaddirOptions): Promise<RangeResult<V>> {
+    return kv.readdir(this.#ctx, dir, options);
+  }
+
+  /** Deletes every pair whose key starts with `dir`. */
+  async rmdir(dir: Key, options?: kv.RmdirOptions): Promise<DeleteResult<V>> {
+    return kv.rmdir(this.#ctx, dir, options);
+  }
+
+  /** Iterates every pair under `dir` page by page, as one snapshot at one revision. */
+  range(dir: Key, options?: kv.RangeIteratorOptions): AsyncGenerator<KeyValue<V>, void, undefined> {
+    return kv.range(this.#ctx, dir, options);
+  }
+
+  /** A transaction builder: `txn().if(...).success(...).failure(...).commit()`. */
+  txn(): TxnBuilder<V>;
+  /** The seed's form: raw comparisons and operations, committed at once. */
+  txn(
+    compare: RawCompare[],
+    success?: RawOp[],
+    failure?: RawOp[],
+    options?: CallOptions,
+  ): Promise<TxnResult<V>>;
+  txn(
+    compare?: RawCompare[],
+    success?: RawOp[],
+    failure?: RawOp[],
+    options?: CallOptions,
+  ): TxnBuilder<V> | Promise<TxnResult<V>> {
+    if (compare === undefined && success === undefined && failure === undefined)
+      return new TxnBuilder(this.#ctx);
+    return this.#rawTxn(compare ?? [], success ?? [], failure ?? [], options);
+  }
+
+  async #rawTxn(
+    compare: RawCompare[],
+    success: RawOp[],
+    failure: RawOp[],
+    options: CallOptions | undefined,
+  ) {
+    for (const list of [compare, success, failure]) {
+      if (!Array.isArray(list))
+        throw new InvalidArgumentError('txn: compare, success and failure must be arrays');
+    }
+    const cmp: Compare[] = compare.map(fromRawCompare);
+    const ok: Op[] = success.map(fromRawOp);
+    const ko: Op[] = failure.map(fromRawOp);
+    return commit(this.#ctx, cmp, ok, ko, options);
+  }
+
+  /** Grants a lease of `ttl` seconds, with an ID of your choice or etcd's. */
+  async grant(ttl: number, idOrOptions?: bigint | lease.GrantOptions): Promise<lease.Lease> {
+    const options = typeof idOrOptions === 'bigint' ? { id: idOrOptions } : idOrOptions;
+    return lease.grant(this.#ctx as Context<unknown>, ttl, options);
+  }
+
+  /** Revokes a lease; every key attached to it is deleted. */
+  async revoke(id: bigint, options?: CallOptions): Promise<{ revision: bigint }> {
+    return lease.revoke(this.#ctx as Context<unknown>, id, options);
+  }
+
+  /** Renews a lease once. Rejects with LeaseNotFoundError if it is gone. */
+  async keepalive(id: bigint, options?: CallOptions): Promise<lease.Lease> {
+    return lease.keepalive(this.#ctx as Context<unknown>, id, options);
+  }
+
+  /** A lease's remaining TTL (and keys, with `keys: true`), or undefined when it does not exist. */
+  async timetolive(
+    id: bigint,
+    options?: lease.TimeToLiveOptions,
+  ): Promise<lease.LeaseInfo | undefined> {
+    return lease.timetolive(this.#ctx as Context<unknown>, id, options);
+  }
+
+  /** IDs of all leases. */
+  async leases(options?: CallOptions): Promise<bigint[]> {
+    return lease.leases(this.#ctx as Context<unknown>, options);
+  }
+
+  /** Closes every connection. Calls made afterwards reject with ClientClosedError. */
+  async close(): Promise<void> {
+    await this.#transport.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+export function createClient(options?: EtcdOptions<unknown> & { codec?: 'json' }): Etcd<unknown>;
+export function createClient(options: EtcdOptions<string> & { codec: 'string' }): Etcd<string>;
+export function createClient(
+  options: EtcdOptions<Uint8Array> & { codec: 'bytes' },
+): Etcd<Uint8Array>;
+export function createClient<V>(options: EtcdOptions<V> & { codec: Codec<V> }): Etcd<V>;
+export function createClient<V>(options: EtcdOptions<V> = {}): Etcd<V> {
+  return new Etcd<V>(options);
+}
+
+function resolveCodec<V>(codec: CodecName | Codec<V> | undefined): Codec<unknown> {
+  if (codec === undefined) return codecByName('json');
+  if (typeof codec === 'string') {
+    if (codec !== 'json' && codec !== 'string' && codec !== 'bytes') {
+      throw new InvalidArgumentError(
+        `unknown codec "${codec}": use json, string, bytes or a codec object`,
+      );
+    }
+    return codecByName(codec);
+  }
+  if (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new InvalidArgumentError('a codec needs encode and decode functions');
+  }
+  return codec as Codec<unknown>;
+}
+
+function normaliseEndpoints(endpoints: string | string[] | undefined): string[] {
+  const list =
+    endpoints === undefined
+      ? [DEFAULT_ENDPOINT]
+      : Array.isArray(endpoints)
+        ? endpoints
+        : [endpoints];
+  if (list.length === 0) throw new InvalidArgumentError('endpoints must name at least one URL');
+  return list.map((endpoint) => {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new InvalidArgumentError(`endpoint ${JSON.stringify(endpoint)} is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InvalidArgumentError(
+        `endpoint ${endpoint}: only http:// and https:// are supported`,
+      );
+    }
+    if (url.pathname !== '/' || url.search || url.hash) {
+      throw new InvalidArgumentError(`endpoint ${endpoint}: give only scheme, host and port`);
+    }
+    return url.origin;
+  });
+}
+
+function normaliseApiPrefix(prefix: string | undefined): string | undefined {
+  if (prefix === undefined) return undefined;
+  if (!/^\/[A-Za-z0-9]+$/.test(prefix)) {
+    throw new InvalidArgumentError(`apiPrefix must look like "/v3", got ${JSON.stringify(prefix)}`);
+  }
+  return prefix;
+}
+
+function positiveInt(
+  value: number | undefined,
+  fallback: number,
+  what: string,
+  zeroAllowed = false,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+    throw new InvalidArgumentError(
+      `${what} must be a ${zeroAllowed ? 'non-negative' : 'positive'} integer, got ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,82 @@
+export { type Key, prefixEnd } from './bytes.js';
+export {
+  createClient,
+  DEFAULT_CONNECTIONS,
+  DEFAULT_ENDPOINT,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_TXN_OPS,
+  DEFAULT_TIMEOUT_MS,
+  Etcd,
+  type EtcdOptions,
+  type VersionInfo,
+} from './client.js';
+export {
+  bytesCodec,
+  type Codec,
+  type CodecName,
+  type JsonValue,
+  jsonCodec,
+  stringCodec,
+} from './codec.js';
+export {
+  AuthenticationError,
+  ClientClosedError,
+  CodecError,
+  CompactedError,
+  DuplicateKeyError,
+  EtcdError,
+  type EtcdErrorOptions,
+  FutureRevisionError,
+  InvalidArgumentError,
+  KeyNotFoundError,
+  LeaseExistsError,
+  LeaseNotFoundError,
+  PermissionDeniedError,
+  ProtocolError,
+  RequestTooLargeError,
+  ServerError,
+  TimeoutError,
+  TooManyOpsError,
+  UnavailableError,
+} from './errors.js';
+export type { KeyValue } from './key-value.js';
+export type {
+  CreateOptions,
+  DeleteKeyResult,
+  GetOptions,
+  RangeIteratorOptions,
+  ReaddirOptions,
+  RmdirOptions,
+  SetnxResult,
+  SetOptions,
+  SetxResult,
+} from './kv.js';
+export type { GrantOptions, Lease, LeaseInfo, TimeToLiveOptions } from './lease.js';
+export {
+  Compare,
+  type CompareOp,
+  type CompareTarget,
+  type DeleteOptions,
+  type DeleteResult,
+  Op,
+  type OpResult,
+  type PutOptions,
+  type PutResult,
+  type RangeOptions,
+  type RangeResult,
+  type SortOrder,
+  type SortTarget,
+  type TxnResult,
+} from './ops.js';
+export type { CallOptions, TlsOptions } from './transport.js';
+export type {
+  RawCompare,
+  RawCompareResult,
+  RawCompareTarget,
+  RawDeleteRange,
+  RawOp,
+  RawPut,
+  RawRange,
+  RawTxn,
+  TxnBuilder,
+} from './txn.js';

@@ -1,0 +1,147 @@
+/**
+ * Lease calls: grant, revoke, one keepalive round, time-to-live and the list
+ * of leases. Lease IDs are bigint: they exceed 2^53.
+ */
+import { fromBase64 } from './bytes.js';
+import type { Context } from './context.js';
+import {
+  fromGatewayError,
+  InvalidArgumentError,
+  LeaseNotFoundError,
+  ServerError,
+} from './errors.js';
+import { checkOptions, optionSet, toInt64 } from './options.js';
+import type { CallOptions } from './transport.js';
+import { asArray, asObject, headerRevision, int64, optObject, smallInt, str } from './wire.js';
+
+export interface Lease {
+  id: bigint;
+  /** Time to live in seconds, as granted or renewed by etcd. */
+  ttl: number;
+}
+
+export interface LeaseInfo extends Lease {
+  /** The TTL the lease was granted with. */
+  grantedTtl: number;
+  /** Keys attached to the lease (with `keys: true`), keyPrefix stripped, as text. */
+  keys: string[];
+  /** The same keys as bytes. */
+  keyBytes: Uint8Array[];
+}
+
+export interface GrantOptions extends CallOptions {
+  /** Ask for this lease ID instead of one chosen by etcd. */
+  id?: bigint;
+}
+
+export interface TimeToLiveOptions extends CallOptions {
+  /** Also list the keys attached to the lease. */
+  keys?: boolean;
+}
+
+const GRANT_OPTIONS = optionSet('id');
+const CALL = optionSet();
+const TTL_OPTIONS = optionSet('keys');
+
+/** etcd's upper bound for a lease TTL (9,000,000,000 s). */
+const MAX_TTL = 9_000_000_000;
+
+export function leaseId(id: unknown): bigint {
+  const big = toInt64(id, 'lease ID', 1n);
+  return big;
+}
+
+export async function grant(
+  ctx: Context<unknown>,
+  ttl: number,
+  options: GrantOptions = {},
+): Promise<Lease> {
+  checkOptions('grant', options, GRANT_OPTIONS);
+  if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_TTL) {
+    throw new InvalidArgumentError(
+      `grant: ttl must be a whole number of seconds from 1 to ${MAX_TTL}, got ${ttl}`,
+    );
+  }
+  const body: Record<string, unknown> = { TTL: String(ttl) };
+  if (options.id !== undefined) body.ID = leaseId(options.id).toString();
+  const res = await ctx.transport.call('lease/grant', body, options, true);
+  const error = str(res.error, 'error');
+  if (error) throw new ServerError(`grant: ${error}`);
+  return { id: int64(res.ID, 'ID'), ttl: smallInt(res.TTL, 'TTL') };
+}
+
+export async function revoke(
+  ctx: Context<unknown>,
+  id: bigint,
+  options: CallOptions = {},
+): Promise<{ revision: bigint }> {
+  checkOptions('revoke', options, CALL);
+  const res = await ctx.transport.call(
+    'lease/revoke',
+    { ID: leaseId(id).toString() },
+    options,
+    true,
+  );
+  return { revision: headerRevision(res) };
+}
+
+/** One keepalive round: renews the lease and returns its new TTL. */
+export async function keepalive(
+  ctx: Context<unknown>,
+  id: bigint,
+  options: CallOptions = {},
+): Promise<Lease> {
+  checkOptions('keepalive', options, CALL);
+  const wanted = leaseId(id);
+  const res = await ctx.transport.call(
+    'lease/keepalive',
+    { ID: wanted.toString() },
+    options,
+    false,
+  );
+  // The keepalive endpoint is a stream: one `{result}` or `{error}` message.
+  const streamError = optObject(res.error, 'error');
+  if (streamError) {
+    throw fromGatewayError(
+      Number(streamError.grpc_code ?? 2),
+      str(streamError.message, 'message'),
+      {
+        write: false,
+      },
+    );
+  }
+  const result = asObject(res.result, 'result');
+  const ttl = smallInt(result.TTL, 'TTL');
+  // etcd answers a keepalive of an unknown or expired lease with TTL 0.
+  if (ttl <= 0) throw new LeaseNotFoundError(`lease ${wanted} not found (expired or revoked)`);
+  return { id: int64(result.ID, 'ID'), ttl };
+}
+
+/** The lease's remaining TTL, or `undefined` when it does not exist (anymore). */
+export async function timetolive(
+  ctx: Context<unknown>,
+  id: bigint,
+  options: TimeToLiveOptions = {},
+): Promise<LeaseInfo | undefined> {
+  checkOptions('timetolive', options, TTL_OPTIONS);
+  const body: Record<string, unknown> = { ID: leaseId(id).toString() };
+  if (options.keys === true) body.keys = true;
+  const res = await ctx.transport.call('lease/timetolive', body, options, false);
+  const ttl = smallInt(res.TTL, 'TTL');
+  if (ttl < 0) return undefined;
+  const keyBytes = asArray(res.keys, 'keys').map((k) => ctx.keys.strip(fromBase64(str(k, 'key'))));
+  return {
+    id: int64(res.ID, 'ID'),
+    ttl,
+    grantedTtl: smallInt(res.grantedTTL, 'grantedTTL'),
+    keys: keyBytes.map((k) => Buffer.from(k).toString('utf8')),
+    keyBytes,
+  };
+}
+
+/** IDs of every lease the cluster holds. */
+export async function leases(ctx: Context<unknown>, options: CallOptions = {}): Promise<bigint[]> {
+  checkOptions('leases', options, CALL);
+  const res = await ctx.transport.call('lease/leases', {}, options, false);
+  return asArray(res.leases, 'leases').map((l) => int64(asObject(l, 'lease').ID, 'ID'));
+}

@@ -1,0 +1,255 @@
+/**
+ * HTTP transport to etcd's JSON gateway.
+ *
+ * How it works: one undici Pool per endpoint keeps HTTP/1.1 connections alive.
+ * A call is `POST <apiPrefix>/<service>/<method>` with a JSON body. Each call has
+ * one deadline (its `timeout`) and an optional AbortSignal; whichever fires
+ * first ends it. The API prefix is read once from `GET /version` unless given.
+ * When an endpoint refuses the connection the call moves on to the next one,
+ * since such a request provably never reached etcd. Any other transport
+ * failure of a write is reported as indeterminate: it may have been applied.
+ */
+import { Pool } from 'undici';
+import {
+  ClientClosedError,
+  EtcdError,
+  fromGatewayError,
+  InvalidArgumentError,
+  ProtocolError,
+  TimeoutError,
+  UnavailableError,
+} from './errors.js';
+import { asObject, type Json, str } from './wire.js';
+
+export interface TlsOptions {
+  /** Certificate authorities to trust, PEM. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate for `--client-cert-auth`, PEM. */
+  cert?: string | Buffer;
+  /** Private key of the client certificate, PEM. */
+  key?: string | Buffer;
+  /** Server name to verify, when it differs from the endpoint's host. */
+  servername?: string;
+  /** Verify the server certificate. Default true; turn off only for tests. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface CallOptions {
+  /** Abort the call; it rejects with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+  /** Deadline in milliseconds; 0 disables it. Defaults to the client's `timeout`. */
+  timeout?: number | undefined;
+}
+
+export interface TransportOptions {
+  endpoints: string[];
+  timeout: number;
+  apiPrefix: string | undefined;
+  tls: TlsOptions | undefined;
+  connections: number;
+}
+
+/** Connection-level error codes that prove the request was never sent. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const HEADERS = { 'content-type': 'application/json' };
+
+/** Maps `GET /version`'s server version to the gateway's path prefix. */
+export function apiPrefixFor(serverVersion: string): string {
+  const match = /^(\d+)\.(\d+)/.exec(serverVersion);
+  if (!match) throw new ProtocolError(`unrecognised etcd version ${JSON.stringify(serverVersion)}`);
+  const major = Number(match[1]);
+  const minor = Number(match[2]);
+  if (major !== 3 || minor < 2) {
+    throw new ProtocolError(`etcd ${serverVersion} has no v3 JSON gateway this client supports`);
+  }
+  if (minor === 2) return '/v3alpha';
+  if (minor === 3) return '/v3beta';
+  return '/v3';
+}
+
+interface Endpoint {
+  url: string;
+  pool: Pool;
+}
+
+export class Transport {
+  readonly #endpoints: Endpoint[];
+  readonly #timeout: number;
+  #apiPrefix: string | undefined;
+  #detecting: Promise<string> | undefined;
+  #current = 0;
+  #closed = false;
+
+  constructor(options: TransportOptions) {
+    this.#timeout = options.timeout;
+    this.#apiPrefix = options.apiPrefix;
+    this.#endpoints = options.endpoints.map((url) => ({
+      url,
+      pool: new Pool(url, {
+        connections: options.connections,
+        pipelining: 1,
+        connect: { ...(options.tls ?? {}) },
+      }),
+    }));
+  }
+
+  get endpoints(): string[] {
+    return this.#endpoints.map((e) => e.url);
+  }
+
+  /** The API prefix in use, detecting it first if needed. */
+  async apiPrefix(options: CallOptions = {}): Promise<string> {
+    if (this.#apiPrefix !== undefined) return this.#apiPrefix;
+    this.#detecting ??= this.get('/version', options)
+      .then((body) => {
+        this.#apiPrefix = apiPrefixFor(str(body.etcdserver, 'etcdserver'));
+        return this.#apiPrefix;
+      })
+      .finally(() => {
+        this.#detecting = undefined;
+      });
+    return this.#detecting;
+  }
+
+  /** `GET path` (outside the API prefix), e.g. `/version`. */
+  get(path: string, options: CallOptions = {}): Promise<Json> {
+    return this.#send('GET', path, undefined, options, false);
+  }
+
+  /** Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes. */
+  async call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
+    const prefix = this.#apiPrefix ?? (await this.apiPrefix(options));
+    return this.#send('POST', `${prefix}/${method}`, JSON.stringify(body), options, write);
+  }
+
+  async #send(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    options: CallOptions,
+    write: boolean,
+  ): Promise<Json> {
+    if (this.#closed) throw new ClientClosedError('the client is closed');
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const timeout = options.timeout ?? this.#timeout;
+    if (!(Number.isFinite(timeout) && timeout >= 0)) {
+      throw new InvalidArgumentError(`timeout must be a number of ms >= 0, got ${timeout}`);
+    }
+
+    // One controller carries both the caller's signal and the deadline.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer =
+      timeout > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeout)
+        : undefined;
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      let lastError: unknown;
+      for (let tried = 0; tried < this.#endpoints.length; tried++) {
+        const index = (this.#current + tried) % this.#endpoints.length;
+        const endpoint = this.#endpoints[index]!;
+        try {
+          const result = await this.#request(
+            endpoint,
+            method,
+            path,
+            body,
+            controller.signal,
+            write,
+          );
+          this.#current = index;
+          return result;
+        } catch (err) {
+          if (err instanceof EtcdError) throw err;
+          if (controller.signal.aborted) break;
+          lastError = err;
+          if (!NEVER_SENT.has(errorCode(err))) {
+            throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
+              cause: err,
+              indeterminate: write,
+            });
+          }
+        }
+      }
+      if (signal?.aborted) throw signal.reason;
+      if (timedOut) {
+        throw new TimeoutError(
+          `no answer within ${timeout} ms` +
+            (write ? '; the write may or may not have been applied' : ''),
+          { indeterminate: write },
+        );
+      }
+      throw new UnavailableError(
+        `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
+        { cause: lastError },
+      );
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #request(
+    endpoint: Endpoint,
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    signal: AbortSignal,
+    write: boolean,
+  ): Promise<Json> {
+    const res = await endpoint.pool.request({
+      method,
+      path,
+      body: body ?? null,
+      headers: HEADERS,
+      signal,
+    });
+    const text = await res.body.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ProtocolError(
+        `${endpoint.url}${path} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    const json = asObject(parsed, 'response');
+    if (res.statusCode !== 200) {
+      const code = typeof json.code === 'number' ? json.code : 2;
+      throw fromGatewayError(code, str(json.message ?? json.error, 'message'), {
+        write,
+        httpStatus: res.statusCode,
+      });
+    }
+    return json;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#endpoints.map((e) => e.pool.close()));
+  }
+}
+
+function errorCode(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return '';
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  // undici wraps connect failures; the system error is the cause.
+  return errorCode((err as { cause?: unknown }).cause);
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = errorCode(err);
+    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and test etcdkit: pnpm, etcd
+# (Debian's etcd-server and etcd-client packages) and the locked dependencies.
+# Safe to run again: each step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+
+pnpm_version=$(node -p "require('./package.json').packageManager.split('@')[1]")
+if ! command -v pnpm >/dev/null 2>&1; then
+  say "installing pnpm ${pnpm_version}"
+  npm install --global --no-fund --no-audit "pnpm@${pnpm_version}" >/dev/null
+fi
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+if [ -z "${ETCD_BIN:-}" ] && ! command -v etcd >/dev/null 2>&1; then
+  say "etcd not found: installing Debian's etcd-server and etcd-client"
+  if ! command -v apt-get >/dev/null 2>&1 ||
+     ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+           apt-get install -y -qq --no-install-recommends etcd-server etcd-client >/dev/null; }; then
+    say "could not install etcd. Install etcd 3.4+ yourself, put it on PATH or set ETCD_BIN, and run again."
+    exit 1
+  fi
+fi
+# etcd's postinst may try to start a system service; the tests start their own members.
+say "etcd: $("${ETCD_BIN:-etcd}" --version | head -n 1)"
+
+say "installing dependencies"
+pnpm install --frozen-lockfile --reporter=silent

@@ -1,0 +1,11 @@
+export {
+  EtcdCluster,
+  EtcdMember,
+  findEtcd,
+  findEtcdctl,
+  type StartOptions,
+  startEtcd,
+} from './etcd.js';
+export { type EventuallyOptions, eventually } from './eventually.js';
+export { freePorts } from './ports.js';
+export { uniquePrefix } from './prefix.js';
