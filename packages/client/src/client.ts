@@ -8,11 +8,13 @@ import { KeySpace } from './bytes.js';
 import { type Codec, type CodecName, codecByName } from './codec.js';
 import { Context } from './context.js';
 import { InvalidArgumentError } from './errors.js';
+import { KeepaliveHub } from './keepalive-hub.js';
 import type { KeyValue } from './key-value.js';
 import * as kv from './kv.js';
 import * as lease from './lease.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
 import { checkOptions, optionSet } from './options.js';
+import { Session, type SessionOptions } from './session.js';
 import { type CallOptions, type TlsOptions, Transport } from './transport.js';
 import {
   commit,
@@ -22,6 +24,9 @@ import {
   type RawOp,
   TxnBuilder,
 } from './txn.js';
+import { startWatch, type WatchOptions } from './watch.js';
+import { HttpWatchHub, SocketWatchHub } from './watch-hub.js';
+import type { Watcher } from './watcher.js';
 import { str } from './wire.js';
 
 export interface EtcdOptions<V = unknown> {
@@ -45,7 +50,22 @@ export interface EtcdOptions<V = unknown> {
   maxTxnOps?: number;
   /** Connections per endpoint. Default 32. */
   connections?: number;
+  /** How watches travel and how a stalled watch stream is detected. */
+  watch?: WatchStreamOptions;
 }
+
+export interface WatchStreamOptions {
+  /** 'websocket' (default): all watchers share one socket. 'http': one streaming request per watcher. */
+  transport?: 'websocket' | 'http';
+  /** After this many ms without a message, ask etcd for progress. Default 10,000. */
+  progressInterval?: number;
+  /** Reconnect when a progress request is unanswered this many ms. Default 5,000. */
+  progressTimeout?: number;
+}
+
+export const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
+export const DEFAULT_PROGRESS_TIMEOUT_MS = 5_000;
+const WATCH_STREAM_OPTIONS = new Set(['transport', 'progressInterval', 'progressTimeout']);
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379';
 /** Long enough for a leader election on a loaded cluster, short enough to notice a hung member. */
@@ -67,6 +87,7 @@ const CLIENT_OPTIONS = new Set([
   'maxRequestBytes',
   'maxTxnOps',
   'connections',
+  'watch',
 ]);
 const CALL = optionSet();
 
@@ -80,6 +101,8 @@ export interface VersionInfo {
 export class Etcd<V = unknown> {
   readonly #ctx: Context<V>;
   readonly #transport: Transport;
+  readonly #watchHub: SocketWatchHub | HttpWatchHub;
+  readonly #keepaliveHub: KeepaliveHub;
 
   constructor(options: EtcdOptions<V> = {}) {
     checkOptions('Etcd', options, CLIENT_OPTIONS);
@@ -109,6 +132,29 @@ export class Etcd<V = unknown> {
       },
       ttl,
     );
+    const watch = options.watch ?? {};
+    checkOptions('watch', watch, WATCH_STREAM_OPTIONS);
+    if (watch.transport === 'http') {
+      this.#watchHub = new HttpWatchHub(this.#transport);
+    } else if (watch.transport === undefined || watch.transport === 'websocket') {
+      this.#watchHub = new SocketWatchHub(this.#transport, {
+        progressInterval: positiveInt(
+          watch.progressInterval,
+          DEFAULT_PROGRESS_INTERVAL_MS,
+          'progressInterval',
+        ),
+        progressTimeout: positiveInt(
+          watch.progressTimeout,
+          DEFAULT_PROGRESS_TIMEOUT_MS,
+          'progressTimeout',
+        ),
+      });
+    } else {
+      throw new InvalidArgumentError(
+        `watch.transport must be 'websocket' or 'http', got ${String(watch.transport)}`,
+      );
+    }
+    this.#keepaliveHub = new KeepaliveHub(this.#transport);
   }
 
   /** The endpoints this client talks to. */
@@ -234,9 +280,41 @@ export class Etcd<V = unknown> {
     return lease.leases(this.#ctx as Context<unknown>, options);
   }
 
-  /** Closes every connection. Calls made afterwards reject with ClientClosedError. */
+  /**
+   * Watches one key. Resolves once etcd has created the watch; the watcher is an
+   * async iterable of event batches and emits its state changes.
+   */
+  async watch(key: Key, options?: WatchOptions): Promise<Watcher<V>> {
+    return startWatch(this.#ctx, this.#watchHub, key, false, options);
+  }
+
+  /** Watches every key that starts with `dir`. */
+  async watchdir(dir: Key, options?: WatchOptions): Promise<Watcher<V>> {
+    return startWatch(this.#ctx, this.#watchHub, dir, true, options);
+  }
+
+  /** Cancels a watcher (the seed's form of `watcher.cancel()`). */
+  async watchcancel(watcher: Watcher<V>): Promise<void> {
+    await watcher.cancel();
+  }
+
+  /** Grants a lease (or resumes one) and keeps it alive until `close()`. */
+  async session(options?: SessionOptions): Promise<Session> {
+    return Session.create(this.#ctx as Context<unknown>, this.#keepaliveHub, options);
+  }
+
+  /** Closes every connection and ends every watcher. Calls made afterwards reject with ClientClosedError. */
   async close(): Promise<void> {
+    this.#watchHub.close();
+    this.#keepaliveHub.close();
     await this.#transport.close();
+  }
+
+  /** @internal sockets opened so far by the watch and keepalive hubs (for tests of sharing). */
+  get socketStats(): { watch: number; keepalive: number } {
+    const watch =
+      this.#watchHub instanceof SocketWatchHub ? this.#watchHub.socketsOpened : this.#watchHub.size;
+    return { watch, keepalive: this.#keepaliveHub.socketsOpened };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -5,10 +5,13 @@ export {
   DEFAULT_ENDPOINT,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_MAX_TXN_OPS,
+  DEFAULT_PROGRESS_INTERVAL_MS,
+  DEFAULT_PROGRESS_TIMEOUT_MS,
   DEFAULT_TIMEOUT_MS,
   Etcd,
   type EtcdOptions,
   type VersionInfo,
+  type WatchStreamOptions,
 } from './client.js';
 export {
   bytesCodec,
@@ -52,6 +55,7 @@ export type {
   SetxResult,
 } from './kv.js';
 export type { GrantOptions, Lease, LeaseInfo, TimeToLiveOptions } from './lease.js';
+export { NdjsonParser } from './ndjson.js';
 export {
   Compare,
   type CompareOp,
@@ -68,6 +72,13 @@ export {
   type SortTarget,
   type TxnResult,
 } from './ops.js';
+export {
+  DEFAULT_SESSION_TTL,
+  Session,
+  type SessionEvents,
+  SessionExpiredError,
+  type SessionOptions,
+} from './session.js';
 export type { CallOptions, TlsOptions } from './transport.js';
 export type {
   RawCompare,
@@ -80,3 +91,14 @@ export type {
   RawTxn,
   TxnBuilder,
 } from './txn.js';
+export type { WatchOptions } from './watch.js';
+export {
+  RevisionRegressedError,
+  type WatchBatch,
+  WatchCanceledError,
+  WatchCompactedError,
+  type WatchEvent,
+  Watcher,
+  type WatcherEvents,
+  type WatchFilter,
+} from './watcher.js';

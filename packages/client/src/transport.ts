@@ -75,6 +75,7 @@ interface Endpoint {
 export class Transport {
   readonly #endpoints: Endpoint[];
   readonly #timeout: number;
+  readonly #tls: TlsOptions | undefined;
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
   #current = 0;
@@ -82,6 +83,7 @@ export class Transport {
 
   constructor(options: TransportOptions) {
     this.#timeout = options.timeout;
+    this.#tls = options.tls;
     this.#apiPrefix = options.apiPrefix;
     this.#endpoints = options.endpoints.map((url) => ({
       url,
@@ -109,6 +111,58 @@ export class Transport {
         this.#detecting = undefined;
       });
     return this.#detecting;
+  }
+
+  /** The endpoint calls go to first: the last one that answered. */
+  get currentEndpoint(): string {
+    return this.#endpoints[this.#current]!.url;
+  }
+
+  /** Moves streams and calls on to the next endpoint after `url` failed. */
+  rotateFrom(url: string): void {
+    if (this.#endpoints[this.#current]?.url === url) {
+      this.#current = (this.#current + 1) % this.#endpoints.length;
+    }
+  }
+
+  /** The TLS settings, for streams that open their own connections. */
+  get tls(): TlsOptions | undefined {
+    return this.#tls;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Opens a streaming `POST <apiPrefix>/<method>` on the current endpoint and
+   * returns its body. No body timeout: the stream's owner watches for stalls.
+   */
+  async stream(method: string, body: Json, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    if (this.#closed) throw new ClientClosedError('the client is closed');
+    const prefix = this.#apiPrefix ?? (await this.apiPrefix({ signal }));
+    const endpoint = this.#endpoints[this.#current]!;
+    try {
+      const res = await endpoint.pool.request({
+        method: 'POST',
+        path: `${prefix}/${method}`,
+        body: JSON.stringify(body),
+        headers: HEADERS,
+        signal,
+        bodyTimeout: 0,
+        headersTimeout: this.#timeout || undefined,
+      } as Parameters<Pool['request']>[0]);
+      if (res.statusCode !== 200) {
+        const text = await res.body.text();
+        throw new UnavailableError(
+          `${endpoint.url} answered ${res.statusCode}: ${text.slice(0, 200)}`,
+        );
+      }
+      return res.body;
+    } catch (err) {
+      if (!(err instanceof EtcdError) && !signal.aborted) this.rotateFrom(endpoint.url);
+      throw err;
+    }
   }
 
   /** `GET path` (outside the API prefix), e.g. `/version`. */

@@ -1,0 +1,147 @@
+/**
+ * One WebSocket to `<apiPrefix>/lease/keepalive` carries the keepalives of every
+ * lease of a client. A keepalive is the message `{"ID": "<lease>"}`; etcd
+ * answers `{"result": {"ID", "TTL"}}`, with TTL 0 for a lease that is gone.
+ * Answers are routed to the lease's listener by ID. A broken socket is
+ * reopened with backoff on the next endpoint while any lease still needs it;
+ * until then, sends are dropped and the sessions' own watchdogs keep time.
+ */
+import { Agent, WebSocket } from 'undici';
+import { UnavailableError } from './errors.js';
+import type { Transport } from './transport.js';
+import { asObject, int64, optObject, smallInt } from './wire.js';
+
+export type KeepaliveListener = (ttl: number) => void;
+
+const MAX_BACKOFF_MS = 2_000;
+
+export class KeepaliveHub {
+  readonly #transport: Transport;
+  readonly #listeners = new Map<bigint, KeepaliveListener>();
+  #ws: WebSocket | undefined;
+  #agent: Agent | undefined;
+  #open = false;
+  #attempt = 0;
+  #reconnect: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Sockets opened so far: lets tests check that leases share one. */
+  socketsOpened = 0;
+
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
+
+  /** Routes answers for `id` to `listener` and opens the socket if needed. */
+  register(id: bigint, listener: KeepaliveListener): void {
+    this.#listeners.set(id, listener);
+    this.#ensure();
+  }
+
+  unregister(id: bigint): void {
+    this.#listeners.delete(id);
+    if (this.#listeners.size === 0) this.#drop();
+  }
+
+  /** Sends one keepalive; returns false when the socket is not open right now. */
+  send(id: bigint): boolean {
+    if (!this.#open || !this.#ws) {
+      this.#ensure();
+      return false;
+    }
+    try {
+      this.#ws.send(`{"ID":"${id}"}`);
+      return true;
+    } catch {
+      this.#broken();
+      return false;
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#drop();
+  }
+
+  #ensure(): void {
+    if (this.#ws || this.#reconnect || this.#closed || this.#listeners.size === 0) return;
+    void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    const url = this.#transport.currentEndpoint;
+    let prefix: string;
+    try {
+      prefix = await this.#transport.apiPrefix();
+    } catch {
+      this.#retryLater(url);
+      return;
+    }
+    if (this.#ws || this.#closed || this.#listeners.size === 0) return;
+    const agent = new Agent({ connect: { ...(this.#transport.tls ?? {}) } });
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${prefix}/lease/keepalive`, {
+      dispatcher: agent,
+    });
+    this.#ws = ws;
+    this.#agent = agent;
+    this.socketsOpened++;
+    ws.onopen = () => {
+      this.#open = true;
+      this.#attempt = 0;
+    };
+    ws.onmessage = (event) => this.#onMessage(event.data);
+    ws.onclose = () => this.#broken(url);
+    ws.onerror = () => this.#broken(url);
+  }
+
+  #onMessage(data: unknown): void {
+    let id: bigint;
+    let ttl: number;
+    try {
+      const msg = asObject(JSON.parse(String(data)), 'keepalive message');
+      const result = optObject(msg.result, 'result');
+      if (!result) throw new UnavailableError('keepalive stream reported an error');
+      id = int64(result.ID, 'ID');
+      ttl = smallInt(result.TTL, 'TTL');
+    } catch {
+      this.#broken();
+      return;
+    }
+    this.#listeners.get(id)?.(ttl);
+  }
+
+  #broken(url = this.#transport.currentEndpoint): void {
+    this.#drop();
+    this.#retryLater(url);
+  }
+
+  #retryLater(url: string): void {
+    this.#transport.rotateFrom(url);
+    if (this.#closed || this.#reconnect || this.#listeners.size === 0) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.#attempt++);
+    this.#reconnect = setTimeout(() => {
+      this.#reconnect = undefined;
+      this.#ensure();
+    }, delay);
+    this.#reconnect.unref();
+  }
+
+  #drop(): void {
+    clearTimeout(this.#reconnect);
+    this.#reconnect = undefined;
+    const ws = this.#ws;
+    const agent = this.#agent;
+    this.#ws = undefined;
+    this.#agent = undefined;
+    this.#open = false;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close();
+      } catch {
+        // already closing
+      }
+    }
+    void agent?.destroy().catch(() => undefined);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * A `Session` owns one lease and keeps it alive; locks, elections and
+ * registrations made with it live exactly as long as the lease does.
+ *
+ * How it works: keepalives go over the client's shared keepalive socket every
+ * TTL/3, starting right after the grant. Each answer with TTL > 0 proves the
+ * lease alive until (time the keepalive was sent + TTL). A watchdog on the
+ * monotonic clock ends the session when that moment, less a safety margin,
+ * passes without a newer answer; an answer with TTL 0 ends it at once. Ending
+ * aborts `signal` and emits `lost`: from then on, nothing may assume the
+ * lease still holds. `close()` revokes the lease; `orphan()` leaves it to
+ * expire.
+ */
+import { performance } from 'node:perf_hooks';
+import { EventEmitter } from 'eventemitter3';
+import type { Context } from './context.js';
+import { EtcdError, InvalidArgumentError, LeaseNotFoundError } from './errors.js';
+import type { KeepaliveHub } from './keepalive-hub.js';
+import { grant, keepalive, revoke } from './lease.js';
+import { checkOptions, optionSet, toInt64 } from './options.js';
+import type { CallOptions } from './transport.js';
+
+export interface SessionOptions extends CallOptions {
+  /** Lease TTL in seconds. Default 60, as etcd's Go concurrency package. */
+  ttl?: number;
+  /** Resume this existing lease (e.g. after a restart) instead of granting a new one. */
+  lease?: bigint;
+}
+
+export interface SessionEvents {
+  /** The lease is gone, or can no longer be proven alive. */
+  lost: [error: SessionExpiredError];
+  /** The lease was renewed; `ttl` is what etcd granted. */
+  renewed: [ttl: number];
+  /** The session was closed or orphaned by its owner. */
+  closed: [];
+}
+
+/** The session's lease expired, was revoked, or could not be renewed in time. */
+export class SessionExpiredError extends EtcdError {
+  override readonly name = 'SessionExpiredError' as const;
+  override readonly code = 'ETCDKIT_SESSION_EXPIRED' as const;
+}
+
+export const DEFAULT_SESSION_TTL = 60;
+const SESSION_OPTIONS = optionSet('ttl', 'lease');
+
+export class Session extends EventEmitter<SessionEvents> {
+  /** The lease this session keeps alive. */
+  readonly lease: bigint;
+  /** The lease's TTL in seconds. */
+  readonly ttl: number;
+  readonly #ctx: Context<unknown>;
+  readonly #hub: KeepaliveHub;
+  readonly #abort = new AbortController();
+  #aliveUntil: number;
+  #inFlight: number[] = [];
+  #lastSent = -Infinity;
+  #timer: NodeJS.Timeout | undefined;
+  #ended = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    ctx: Context<unknown>,
+    hub: KeepaliveHub,
+    lease: bigint,
+    ttl: number,
+    sentAt: number,
+  ) {
+    super();
+    this.#ctx = ctx;
+    this.#hub = hub;
+    this.lease = lease;
+    this.ttl = ttl;
+    this.#aliveUntil = sentAt + ttl * 1000;
+    hub.register(lease, (answer) => this.#onAnswer(answer));
+    const every = Math.max(50, Math.floor((ttl * 1000) / 3));
+    this.#timer = setInterval(() => this.#tick(), Math.min(every, this.#margin()));
+    this.#tick();
+  }
+
+  /** @internal use `client.session()`. */
+  static async create(
+    ctx: Context<unknown>,
+    hub: KeepaliveHub,
+    options: SessionOptions = {},
+  ): Promise<Session> {
+    checkOptions('session', options, SESSION_OPTIONS);
+    const call = { signal: options.signal, timeout: options.timeout };
+    const sentAt = performance.now();
+    if (options.lease !== undefined) {
+      const id = toInt64(options.lease, 'lease', 1n);
+      const renewed = await keepalive(ctx, id, call);
+      return new Session(ctx, hub, id, renewed.ttl, sentAt);
+    }
+    const ttl = options.ttl ?? DEFAULT_SESSION_TTL;
+    if (!Number.isSafeInteger(ttl) || ttl < 1) {
+      throw new InvalidArgumentError(
+        `session ttl must be a whole number of seconds >= 1, got ${ttl}`,
+      );
+    }
+    const lease = await grant(ctx, ttl, call);
+    return new Session(ctx, hub, lease.id, lease.ttl, sentAt);
+  }
+
+  /** Aborts when the lease is lost (or may be): use it to stop work that needs the lease. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** True until the lease is lost or the session closed. */
+  get alive(): boolean {
+    return !this.#ended;
+  }
+
+  /** Milliseconds of lease life still proven, by the monotonic clock. */
+  get remaining(): number {
+    return Math.max(0, this.#aliveUntil - performance.now());
+  }
+
+  /** The margin kept before the proven end of the lease: a tenth of the TTL, at least 100 ms. */
+  #margin(): number {
+    return Math.max(100, (this.ttl * 1000) / 10);
+  }
+
+  #tick(): void {
+    if (this.#ended) return;
+    const now = performance.now();
+    if (now >= this.#aliveUntil - this.#margin()) {
+      this.#lose(
+        new SessionExpiredError(`lease ${this.lease} could not be renewed before its TTL ran out`),
+      );
+      return;
+    }
+    // Keepalive every TTL/3. Answers come back in order, so each pairs with the oldest send.
+    if (now - this.#lastSent >= (this.ttl * 1000) / 3 && this.#hub.send(this.lease)) {
+      this.#lastSent = now;
+      this.#inFlight.push(now);
+    }
+  }
+
+  #onAnswer(ttl: number): void {
+    if (this.#ended) return;
+    const sentAt = this.#inFlight.shift();
+    if (ttl <= 0) {
+      this.#lose(
+        new SessionExpiredError(`lease ${this.lease} expired or was revoked`, {
+          cause: new LeaseNotFoundError('lease not found'),
+        }),
+      );
+      return;
+    }
+    if (sentAt !== undefined) this.#aliveUntil = Math.max(this.#aliveUntil, sentAt + ttl * 1000);
+    this.emit('renewed', ttl);
+  }
+
+  #lose(error: SessionExpiredError): void {
+    if (this.#ended) return;
+    this.#stop();
+    this.#abort.abort(error);
+    this.emit('lost', error);
+  }
+
+  #stop(): void {
+    this.#ended = true;
+    clearInterval(this.#timer);
+    this.#hub.unregister(this.lease);
+  }
+
+  /** Stops keepalive and revokes the lease, deleting every key attached to it. Idempotent. */
+  close(options: CallOptions = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      const wasAlive = !this.#ended;
+      this.#stop();
+      this.#abort.abort(new SessionExpiredError('the session was closed'));
+      this.emit('closed');
+      if (wasAlive) {
+        await revoke(this.#ctx, this.lease, options).catch((err: unknown) => {
+          if (!(err instanceof LeaseNotFoundError)) throw err;
+        });
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** Stops keepalive but leaves the lease to expire by its TTL (for a hand-over or resume). */
+  orphan(): void {
+    if (this.#ended) return;
+    this.#stop();
+    this.#abort.abort(new SessionExpiredError('the session was orphaned'));
+    this.emit('closed');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * Watch hubs carry watchers to etcd. `SocketWatchHub` multiplexes every
+ * watcher of a client over one WebSocket to `<apiPrefix>/watch`, as gRPC
+ * clients share one stream; `HttpWatchHub` is the fallback, one streaming
+ * `POST <apiPrefix>/watch` (newline-delimited JSON) per watcher.
+ *
+ * How the socket hub works: watchers are created on the socket as soon as it
+ * is open. When nothing has arrived for `progressInterval` it sends a progress
+ * request; if that goes unanswered for `progressTimeout` the socket counts as
+ * stalled. A stalled, closed or failed socket is torn down, every watcher is
+ * told it was disconnected, and after a backoff a new socket (on the next
+ * endpoint) re-creates each watcher from its next revision.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, WebSocket } from 'undici';
+import { EtcdError, fromGatewayError, InvalidArgumentError, UnavailableError } from './errors.js';
+import { NdjsonParser } from './ndjson.js';
+import type { Transport } from './transport.js';
+import type { HubWatcher, WatchHub } from './watcher.js';
+import { asObject, type Json, optObject, str } from './wire.js';
+
+export interface WatchTimings {
+  /** Send a progress request after this many ms without a message. */
+  progressInterval: number;
+  /** Tear the stream down when a progress request is unanswered this long. */
+  progressTimeout: number;
+}
+
+type AnyWatcher = HubWatcher;
+
+const MAX_BACKOFF_MS = 3_000;
+
+function backoff(attempt: number): number {
+  const base = Math.min(MAX_BACKOFF_MS, 50 * 2 ** attempt);
+  return base / 2 + Math.random() * (base / 2);
+}
+
+/** Shared by both hubs: watcher IDs and the registry of live watchers. */
+abstract class BaseHub implements WatchHub {
+  protected readonly transport: Transport;
+  protected readonly watchers = new Map<number, AnyWatcher>();
+  protected closed = false;
+  #nextId = 1;
+
+  constructor(transport: Transport) {
+    this.transport = transport;
+  }
+
+  /** Checks a caller-chosen watch ID (the seed's `watchId`) before it is used. */
+  checkId(id: number): void {
+    if (!Number.isSafeInteger(id) || id <= 0) {
+      throw new InvalidArgumentError(`watchId must be a positive integer, got ${id}`);
+    }
+    if (this.watchers.has(id)) throw new InvalidArgumentError(`watchId ${id} is already in use`);
+  }
+
+  add(watcher: AnyWatcher): void {
+    if (this.closed) {
+      watcher.fail(new EtcdError('the client is closed'));
+      return;
+    }
+    if (watcher.id === 0) {
+      while (this.watchers.has(this.#nextId)) this.#nextId++;
+      watcher.id = this.#nextId++;
+    }
+    this.watchers.set(watcher.id, watcher);
+    this.started(watcher);
+  }
+
+  remove(watcher: AnyWatcher): void {
+    if (this.watchers.get(watcher.id) !== watcher) return;
+    this.watchers.delete(watcher.id);
+    this.stopped(watcher);
+  }
+
+  /** Ends every watcher cleanly and releases connections. */
+  close(): void {
+    this.closed = true;
+    for (const watcher of [...this.watchers.values()]) void watcher.cancel();
+  }
+
+  /** Number of live watchers. */
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  protected abstract started(watcher: AnyWatcher): void;
+  protected abstract stopped(watcher: AnyWatcher): void;
+
+  /** Routes one stream message; returns an error when the stream must be re-established. */
+  protected route(message: unknown, only?: AnyWatcher): Error | undefined {
+    const msg = asObject(message, 'watch message');
+    const error = optObject(msg.error, 'error');
+    if (error) {
+      const code = Number(error.grpc_code ?? error.code ?? 2);
+      return fromGatewayError(code, str(error.message, 'message'), { write: false });
+    }
+    const result = asObject(msg.result, 'result');
+    const id = Number(str(result.watch_id ?? '0', 'watch_id') || '0');
+    if (id === -1) return undefined; // answer to a progress request: liveness only
+    const watcher = only ?? this.watchers.get(id);
+    if (!watcher || watcher.id !== id) return undefined; // cancelled meanwhile
+    return watcher.handle(result) ? undefined : new UnavailableError('the member lost its leader');
+  }
+}
+
+interface Connection {
+  ws: WebSocket;
+  agent: Agent;
+  url: string;
+  open: boolean;
+  lastMessage: number;
+  progressSent: number;
+}
+
+export class SocketWatchHub extends BaseHub {
+  readonly #timings: WatchTimings;
+  #conn: Connection | undefined;
+  #attempt = 0;
+  #reconnect: NodeJS.Timeout | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+  /** Sockets opened so far: lets tests check that watchers share one. */
+  socketsOpened = 0;
+
+  constructor(transport: Transport, timings: WatchTimings) {
+    super(transport);
+    this.#timings = timings;
+  }
+
+  protected started(watcher: AnyWatcher): void {
+    if (this.#conn?.open) this.#send(this.#conn, { create_request: watcher.createRequest() });
+    else this.#ensureConnection();
+  }
+
+  protected stopped(watcher: AnyWatcher): void {
+    const conn = this.#conn;
+    if (conn?.open) this.#send(conn, { cancel_request: { watch_id: String(watcher.id) } });
+    if (this.watchers.size === 0) this.#drop();
+  }
+
+  override close(): void {
+    super.close();
+    this.#drop();
+  }
+
+  #ensureConnection(): void {
+    if (this.#conn || this.#reconnect || this.closed) return;
+    void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    const url = this.transport.currentEndpoint;
+    let prefix: string;
+    try {
+      prefix = await this.transport.apiPrefix();
+    } catch (err) {
+      this.#retryLater(url, err as Error);
+      return;
+    }
+    if (this.closed || this.watchers.size === 0 || this.#conn) return;
+    const agent = new Agent({ connect: { ...(this.transport.tls ?? {}) } });
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${prefix}/watch`, { dispatcher: agent });
+    const conn: Connection = {
+      ws,
+      agent,
+      url,
+      open: false,
+      lastMessage: Date.now(),
+      progressSent: 0,
+    };
+    this.#conn = conn;
+    this.socketsOpened++;
+    ws.onopen = () => {
+      conn.open = true;
+      conn.lastMessage = Date.now();
+      for (const watcher of this.watchers.values())
+        this.#send(conn, { create_request: watcher.createRequest() });
+    };
+    ws.onmessage = (event) => this.#onMessage(conn, event.data);
+    ws.onclose = (event) =>
+      this.#broken(conn, new UnavailableError(`watch stream to ${url} closed (${event.code})`));
+    ws.onerror = () => this.#broken(conn, new UnavailableError(`watch stream to ${url} failed`));
+    this.#startTicker();
+  }
+
+  #onMessage(conn: Connection, data: unknown): void {
+    if (this.#conn !== conn) return;
+    conn.lastMessage = Date.now();
+    conn.progressSent = 0;
+    this.#attempt = 0;
+    let failure: Error | undefined;
+    try {
+      failure = this.route(JSON.parse(String(data)));
+    } catch (err) {
+      failure = err as Error;
+    }
+    if (failure) this.#broken(conn, failure);
+  }
+
+  #send(conn: Connection, message: Json): void {
+    try {
+      conn.ws.send(JSON.stringify(message));
+    } catch (err) {
+      this.#broken(conn, err as Error);
+    }
+  }
+
+  /** Checks liveness: a quiet socket gets a progress request, an unanswered one is dropped. */
+  #startTicker(): void {
+    if (this.#ticker) return;
+    const every = Math.max(
+      10,
+      Math.min(this.#timings.progressInterval, this.#timings.progressTimeout) / 2,
+    );
+    this.#ticker = setInterval(() => {
+      const conn = this.#conn;
+      if (!conn) return;
+      const now = Date.now();
+      if (!conn.open) {
+        if (now - conn.lastMessage > this.#timings.progressTimeout) {
+          this.#broken(
+            conn,
+            new UnavailableError(`watch stream to ${conn.url} did not open in time`),
+          );
+        }
+        return;
+      }
+      if (conn.progressSent > 0) {
+        if (now - conn.progressSent > this.#timings.progressTimeout) {
+          this.#broken(conn, new UnavailableError(`watch stream to ${conn.url} stalled`));
+        }
+      } else if (now - conn.lastMessage > this.#timings.progressInterval) {
+        conn.progressSent = now;
+        this.#send(conn, { progress_request: {} });
+      }
+    }, every);
+    this.#ticker.unref();
+  }
+
+  #broken(conn: Connection, error: Error): void {
+    if (this.#conn !== conn) return;
+    this.#conn = undefined;
+    this.#teardown(conn);
+    for (const watcher of this.watchers.values()) watcher.disconnected(error);
+    this.#retryLater(conn.url, error);
+  }
+
+  #retryLater(url: string, _error: Error): void {
+    this.transport.rotateFrom(url);
+    if (this.closed || this.watchers.size === 0 || this.#reconnect) return;
+    this.#reconnect = setTimeout(
+      () => {
+        this.#reconnect = undefined;
+        this.#ensureConnection();
+      },
+      backoff(this.#attempt++),
+    );
+  }
+
+  #teardown(conn: Connection): void {
+    conn.ws.onopen = conn.ws.onmessage = conn.ws.onclose = conn.ws.onerror = null;
+    try {
+      conn.ws.close();
+    } catch {
+      // already closing
+    }
+    // Destroying the dispatcher drops the TCP connection even if the peer is hung.
+    void conn.agent.destroy().catch(() => undefined);
+  }
+
+  /** Closes the socket when no watcher needs it, so an idle client holds none. */
+  #drop(): void {
+    clearTimeout(this.#reconnect);
+    this.#reconnect = undefined;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (conn) this.#teardown(conn);
+  }
+}
+
+export class HttpWatchHub extends BaseHub {
+  readonly #requests = new Map<AnyWatcher, AbortController>();
+
+  protected started(watcher: AnyWatcher): void {
+    void this.#run(watcher);
+  }
+
+  protected stopped(watcher: AnyWatcher): void {
+    this.#requests.get(watcher)?.abort();
+    this.#requests.delete(watcher);
+  }
+
+  /** One request per watcher, re-opened from the watcher's next revision until it ends. */
+  async #run(watcher: AnyWatcher): Promise<void> {
+    for (let attempt = 0; this.watchers.get(watcher.id) === watcher; ) {
+      const controller = new AbortController();
+      this.#requests.set(watcher, controller);
+      let failure: Error;
+      try {
+        const body = await this.transport.stream(
+          'watch',
+          { create_request: watcher.createRequest() },
+          controller.signal,
+        );
+        const parser = new NdjsonParser();
+        failure = new UnavailableError('the watch stream ended');
+        read: for await (const chunk of body) {
+          for (const message of parser.push(chunk)) {
+            attempt = 0;
+            const error = this.route(message, watcher);
+            if (error) {
+              failure = error;
+              controller.abort();
+              break read;
+            }
+          }
+        }
+      } catch (err) {
+        failure = err as Error;
+      }
+      if (this.watchers.get(watcher.id) !== watcher) return;
+      if (
+        failure instanceof EtcdError &&
+        !failure.retryable &&
+        !(failure instanceof UnavailableError)
+      ) {
+        watcher.fail(failure);
+        return;
+      }
+      watcher.disconnected(failure);
+      await sleep(backoff(attempt++));
+    }
+  }
+}
