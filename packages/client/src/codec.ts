@@ -21,9 +21,13 @@ export type JsonValue =
   | JsonValue[]
   | { [key: string]: JsonValue };
 
-function rejectNonFinite(_key: string, value: unknown): unknown {
+/** Refuses what JSON.stringify would silently turn into null or drop. */
+function rejectNonJson(_key: string, value: unknown): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) {
     throw new CodecError(`${value} is not representable in JSON`);
+  }
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new CodecError(`a ${typeof value} cannot be encoded as JSON`);
   }
   return value;
 }
@@ -33,7 +37,7 @@ export const jsonCodec: Codec<JsonValue> = {
   encode(value) {
     let text: string | undefined;
     try {
-      text = JSON.stringify(value, rejectNonFinite);
+      text = JSON.stringify(value, rejectNonJson);
     } catch (err) {
       if (err instanceof CodecError) throw err;
       throw new CodecError(`the value cannot be encoded as JSON: ${(err as Error).message}`, {

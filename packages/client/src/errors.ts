@@ -142,6 +142,7 @@ const ALREADY_EXISTS = 6;
 const PERMISSION_DENIED = 7;
 const FAILED_PRECONDITION = 9;
 const OUT_OF_RANGE = 11;
+const RESOURCE_EXHAUSTED = 8;
 const UNAVAILABLE = 14;
 const UNAUTHENTICATED = 16;
 
@@ -150,6 +151,7 @@ type ErrorClass = new (message: string, options?: EtcdErrorOptions) => EtcdError
 /** etcd's messages that name a condition more precisely than the gRPC code. */
 const BY_MESSAGE: ReadonlyArray<readonly [string, ErrorClass]> = [
   ['request is too large', RequestTooLargeError],
+  ['received message larger than max', RequestTooLargeError],
   ['too many operations in txn request', TooManyOpsError],
   ['duplicate key given in txn request', DuplicateKeyError],
   ['key not found', KeyNotFoundError],
@@ -177,6 +179,7 @@ const BY_CODE: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
   [PERMISSION_DENIED, PermissionDeniedError],
   [FAILED_PRECONDITION, InvalidArgumentError],
   [OUT_OF_RANGE, FutureRevisionError],
+  [RESOURCE_EXHAUSTED, RequestTooLargeError],
   [UNAVAILABLE, UnavailableError],
   [UNAUTHENTICATED, AuthenticationError],
 ]);

@@ -274,7 +274,7 @@ export async function* range<V>(
   const rangeOptions: RangeOptions = { limit: pageSize };
   if (options.keysOnly !== undefined) rangeOptions.keysOnly = options.keysOnly;
   if (options.serializable !== undefined) rangeOptions.serializable = options.serializable;
-  if (options.revision !== undefined) rangeOptions.revision = toInt64(options.revision, 'revision');
+  if (options.revision !== undefined) rangeOptions.revision = options.revision;
   const body = ctx
     .encoder()
     .range({ type: 'range', key: dir, prefix: true, options: rangeOptions });

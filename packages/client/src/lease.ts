@@ -63,7 +63,8 @@ export async function grant(
     );
   }
   const body: Record<string, unknown> = { TTL: String(ttl) };
-  if (options.id !== undefined) body.ID = leaseId(options.id).toString();
+  // ID 0 (as in the seed) lets etcd choose.
+  if (options.id !== undefined && options.id !== 0n) body.ID = leaseId(options.id).toString();
   const res = await ctx.transport.call('lease/grant', body, options, true);
   const error = str(res.error, 'error');
   if (error) throw new ServerError(`grant: ${error}`);

@@ -74,6 +74,8 @@ export type Op =
       readonly key: Key;
       readonly value: unknown;
       readonly options: PutOptions;
+      /** Stored as is, bypassing the codec (the seed's put without a value stores empty bytes). */
+      readonly raw?: Uint8Array;
     }
   | {
       readonly type: 'delete';
@@ -255,7 +257,11 @@ export class Encoder {
     const o = op.options;
     checkOptions(op.prefix ? 'readdir' : 'get', o, RANGE_OPTIONS);
     const body: Json = this.#key(op.key, op.prefix);
-    if (o.revision !== undefined) body.revision = toInt64(o.revision, 'revision').toString();
+    // As in the seed, a revision <= 0 means the newest.
+    if (o.revision !== undefined) {
+      const revision = toInt64(o.revision, 'revision', -0x7fff_ffff_ffff_ffffn);
+      if (revision > 0n) body.revision = revision.toString();
+    }
     if (o.limit !== undefined) body.limit = toCount(o.limit, 'limit').toString();
     if (o.sortOrder !== undefined)
       body.sort_order = enumValue(o.sortOrder, SORT_ORDERS, SORT_ORDER_NAMES, 'sortOrder');
@@ -278,6 +284,9 @@ export class Encoder {
       if (op.value !== undefined)
         throw new InvalidArgumentError('ignoreValue keeps the stored value: pass undefined');
       body.ignore_value = true;
+    } else if (op.raw) {
+      this.#bytes += op.raw.length;
+      body.value = toBase64(op.raw);
     } else {
       body.value = this.#value(op.value);
     }

@@ -52,6 +52,7 @@ export interface TransportOptions {
 /** Connection-level error codes that prove the request was never sent. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 const HEADERS = { 'content-type': 'application/json' };
+const NOT_SENT = () => false;
 
 /** Maps `GET /version`'s server version to the gateway's path prefix. */
 export function apiPrefixFor(serverVersion: string): string {
@@ -99,10 +100,18 @@ export class Transport {
     return this.#endpoints.map((e) => e.url);
   }
 
-  /** The API prefix in use, detecting it first if needed. */
+  /**
+   * The API prefix in use, detecting it first if needed. Detection is shared by
+   * concurrent callers and runs under the client's own deadline; each caller
+   * only stops waiting for it on its own signal.
+   */
   async apiPrefix(options: CallOptions = {}): Promise<string> {
     if (this.#apiPrefix !== undefined) return this.#apiPrefix;
-    this.#detecting ??= this.get('/version', options)
+    return this.#withDeadline(options, NOT_SENT, (signal) => untilAborted(this.#detect(), signal));
+  }
+
+  #detect(): Promise<string> {
+    this.#detecting ??= this.get('/version', {})
       .then((body) => {
         this.#apiPrefix = apiPrefixFor(str(body.etcdserver, 'etcdserver'));
         return this.#apiPrefix;
@@ -140,7 +149,7 @@ export class Transport {
    */
   async stream(method: string, body: Json, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
     if (this.#closed) throw new ClientClosedError('the client is closed');
-    const prefix = this.#apiPrefix ?? (await this.apiPrefix({ signal }));
+    const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
     const endpoint = this.#endpoints[this.#current]!;
     try {
       const res = await endpoint.pool.request({
@@ -167,22 +176,35 @@ export class Transport {
 
   /** `GET path` (outside the API prefix), e.g. `/version`. */
   get(path: string, options: CallOptions = {}): Promise<Json> {
-    return this.#send('GET', path, undefined, options, false);
+    return this.#withDeadline(options, NOT_SENT, (signal) =>
+      this.#attempt('GET', path, undefined, signal, false),
+    );
   }
 
   /** Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes. */
-  async call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
-    const prefix = this.#apiPrefix ?? (await this.apiPrefix(options));
-    return this.#send('POST', `${prefix}/${method}`, JSON.stringify(body), options, write);
+  call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
+    // A write is in doubt only once it has been handed to the connection.
+    let sent = false;
+    return this.#withDeadline(
+      options,
+      () => write && sent,
+      async (signal) => {
+        const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
+        sent = true;
+        return this.#attempt('POST', `${prefix}/${method}`, JSON.stringify(body), signal, write);
+      },
+    );
   }
 
-  async #send(
-    method: 'GET' | 'POST',
-    path: string,
-    body: string | undefined,
+  /**
+   * Runs `work` under one signal that carries both the caller's signal and the
+   * deadline, and turns an abort into the caller's reason or a TimeoutError.
+   */
+  async #withDeadline<T>(
     options: CallOptions,
-    write: boolean,
-  ): Promise<Json> {
+    inDoubt: () => boolean,
+    work: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     if (this.#closed) throw new ClientClosedError('the client is closed');
     const { signal } = options;
     signal?.throwIfAborted();
@@ -190,8 +212,6 @@ export class Transport {
     if (!(Number.isFinite(timeout) && timeout >= 0)) {
       throw new InvalidArgumentError(`timeout must be a number of ms >= 0, got ${timeout}`);
     }
-
-    // One controller carries both the caller's signal and the deadline.
     const controller = new AbortController();
     let timedOut = false;
     const timer =
@@ -203,51 +223,62 @@ export class Transport {
         : undefined;
     const onAbort = () => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-
     try {
-      let lastError: unknown;
-      for (let tried = 0; tried < this.#endpoints.length; tried++) {
-        const index = (this.#current + tried) % this.#endpoints.length;
-        const endpoint = this.#endpoints[index]!;
-        try {
-          const result = await this.#request(
-            endpoint,
-            method,
-            path,
-            body,
-            controller.signal,
-            write,
-          );
-          this.#current = index;
-          return result;
-        } catch (err) {
-          if (err instanceof EtcdError) throw err;
-          if (controller.signal.aborted) break;
-          lastError = err;
-          if (!NEVER_SENT.has(errorCode(err))) {
-            throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
-              cause: err,
-              indeterminate: write,
-            });
-          }
-        }
+      return await work(controller.signal);
+    } catch (err) {
+      if (!controller.signal.aborted || (err instanceof EtcdError && !(err instanceof Aborted))) {
+        throw err;
       }
       if (signal?.aborted) throw signal.reason;
       if (timedOut) {
+        const indeterminate = inDoubt();
         throw new TimeoutError(
           `no answer within ${timeout} ms` +
-            (write ? '; the write may or may not have been applied' : ''),
-          { indeterminate: write },
+            (indeterminate ? '; the write may or may not have been applied' : ''),
+          { indeterminate },
         );
       }
-      throw new UnavailableError(
-        `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
-        { cause: lastError },
-      );
+      throw err;
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Sends one request, moving on to the next endpoint when the current one fails:
+   * always for a read; for a write only when it provably never left.
+   */
+  async #attempt(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    signal: AbortSignal,
+    write: boolean,
+  ): Promise<Json> {
+    let lastError: unknown;
+    for (let tried = 0; tried < this.#endpoints.length; tried++) {
+      const index = (this.#current + tried) % this.#endpoints.length;
+      const endpoint = this.#endpoints[index]!;
+      try {
+        const result = await this.#request(endpoint, method, path, body, signal, write);
+        this.#current = index;
+        return result;
+      } catch (err) {
+        if (err instanceof EtcdError || signal.aborted) throw err;
+        lastError = err;
+        if (write && !NEVER_SENT.has(errorCode(err))) {
+          throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
+            cause: err,
+            indeterminate: true,
+          });
+        }
+      }
+    }
+    throw new UnavailableError(
+      `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
+      { cause: lastError },
+    );
   }
 
   async #request(
@@ -290,6 +321,19 @@ export class Transport {
     this.#closed = true;
     await Promise.all(this.#endpoints.map((e) => e.pool.close()));
   }
+}
+
+/** Marks a wait that ended because its signal aborted. */
+class Aborted extends EtcdError {}
+
+/** Waits for `promise`, but stops waiting (without cancelling it) when `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Aborted('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Aborted('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function errorCode(err: unknown): string {

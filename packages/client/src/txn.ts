@@ -182,6 +182,10 @@ export function fromRawOp(raw: RawOp): Op {
   }
   if ('requestPut' in raw) {
     const { key, value, ...options } = raw.requestPut;
+    // As in the seed, a put without a value (and without ignoreValue) stores an empty value.
+    if (!('value' in raw.requestPut) && !options.ignoreValue) {
+      return { type: 'put', key, value, options, raw: new Uint8Array(0) };
+    }
     return Op.put(key, value, options);
   }
   if ('requestDeleteRange' in raw) {

@@ -46,7 +46,9 @@ function findOnPath(name: string): string {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
-    const r = spawnSync(candidate, ['--version'], { stdio: 'ignore' });
+    const r = spawnSync(candidate, [name === 'etcdctl' ? 'version' : '--version'], {
+      stdio: 'ignore',
+    });
     if (r.status === 0) return candidate;
   }
   throw new Error(
