@@ -12,6 +12,7 @@ import { KeepaliveHub } from './keepalive-hub.js';
 import type { KeyValue } from './key-value.js';
 import * as kv from './kv.js';
 import * as lease from './lease.js';
+import { Mirror } from './mirror.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
 import { checkOptions, optionSet } from './options.js';
 import { Session, type SessionOptions } from './session.js';
@@ -90,6 +91,7 @@ const CLIENT_OPTIONS = new Set([
   'watch',
 ]);
 const CALL = optionSet();
+const MIRROR_OPTIONS = new Set(['signal']);
 
 export interface VersionInfo {
   /** Version of the etcd server, e.g. "3.4.23". */
@@ -296,6 +298,16 @@ export class Etcd<V = unknown> {
   /** Cancels a watcher (the seed's form of `watcher.cancel()`). */
   async watchcancel(watcher: Watcher<V>): Promise<void> {
     await watcher.cancel();
+  }
+
+  /**
+   * A live copy of every pair under `dir`: listed at one revision, then kept
+   * current by a watch from the next; after a compaction it re-lists and
+   * emits only the difference. Resolves once the first listing is complete.
+   */
+  async mirror(dir: Key, options: { signal?: AbortSignal } = {}): Promise<Mirror<V>> {
+    checkOptions('mirror', options, MIRROR_OPTIONS);
+    return new Mirror(this.#ctx, this.#watchHub, dir).start(options.signal);
   }
 
   /** Grants a lease (or resumes one) and keeps it alive until `close()`. */

@@ -55,6 +55,7 @@ export type {
   SetxResult,
 } from './kv.js';
 export type { GrantOptions, Lease, LeaseInfo, TimeToLiveOptions } from './lease.js';
+export { Mirror, type MirrorChange, type MirrorEvents } from './mirror.js';
 export { NdjsonParser } from './ndjson.js';
 export {
   Compare,

@@ -267,6 +267,7 @@ export async function* range<V>(
   ctx: Context<V>,
   dir: Key,
   options: RangeIteratorOptions = {},
+  onSnapshot?: (revision: bigint) => void,
 ): AsyncGenerator<KeyValue<V>, void, undefined> {
   checkOptions('range', options, RANGE_OPTIONS);
   const pageSize = toCount(options.pageSize ?? DEFAULT_PAGE_SIZE, 'pageSize');
@@ -282,7 +283,10 @@ export async function* range<V>(
   for (;;) {
     const page = ctx.decoder.range(await ctx.transport.call('kv/range', body, call, false));
     // Pin every later page to the first page's revision.
-    body.revision ??= page.revision.toString();
+    if (body.revision === undefined) {
+      body.revision = page.revision.toString();
+      onSnapshot?.(page.revision);
+    }
     yield* page.kvs;
     const last = page.kvs.at(-1);
     if (!page.more || !last) return;
