@@ -10,7 +10,11 @@ test('every exported error class extends EtcdError with a literal name and code'
   assert.ok(classes.length >= 15, `found ${classes.length} error classes`);
   const codes = new Set<string>();
   for (const [exported, Class] of classes) {
-    const err = new Class('message', { cause: new Error('inner') });
+    // WatchCompactedError also carries the compact revision.
+    const err =
+      Class === (client.WatchCompactedError as unknown)
+        ? new client.WatchCompactedError('message', 5n, { cause: new Error('inner') })
+        : new Class('message', { cause: new Error('inner') });
     assert.ok(err instanceof client.EtcdError, exported);
     assert.ok(err instanceof Error, exported);
     assert.equal(err.name, exported);

@@ -6,8 +6,8 @@
  * reopened with backoff on the next endpoint while any lease still needs it;
  * until then, sends are dropped and the sessions' own watchdogs keep time.
  */
-import { Agent, WebSocket } from 'undici';
 import { UnavailableError } from './errors.js';
+import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
 import { asObject, int64, optObject, smallInt } from './wire.js';
 
@@ -18,8 +18,7 @@ const MAX_BACKOFF_MS = 2_000;
 export class KeepaliveHub {
   readonly #transport: Transport;
   readonly #listeners = new Map<bigint, KeepaliveListener>();
-  #ws: WebSocket | undefined;
-  #agent: Agent | undefined;
+  #socket: GatewaySocket | undefined;
   #open = false;
   #attempt = 0;
   #reconnect: NodeJS.Timeout | undefined;
@@ -44,12 +43,12 @@ export class KeepaliveHub {
 
   /** Sends one keepalive; returns false when the socket is not open right now. */
   send(id: bigint): boolean {
-    if (!this.#open || !this.#ws) {
+    if (!this.#open || !this.#socket) {
       this.#ensure();
       return false;
     }
     try {
-      this.#ws.send(`{"ID":"${id}"}`);
+      this.#socket.ws.send(`{"ID":"${id}"}`);
       return true;
     } catch {
       this.#broken();
@@ -64,7 +63,7 @@ export class KeepaliveHub {
   }
 
   #ensure(): void {
-    if (this.#ws || this.#reconnect || this.#closed || this.#listeners.size === 0) return;
+    if (this.#socket || this.#reconnect || this.#closed || this.#listeners.size === 0) return;
     void this.#connect();
   }
 
@@ -77,13 +76,10 @@ export class KeepaliveHub {
       this.#retryLater(url);
       return;
     }
-    if (this.#ws || this.#closed || this.#listeners.size === 0) return;
-    const agent = new Agent({ connect: { ...(this.#transport.tls ?? {}) } });
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${prefix}/lease/keepalive`, {
-      dispatcher: agent,
-    });
-    this.#ws = ws;
-    this.#agent = agent;
+    if (this.#socket || this.#closed || this.#listeners.size === 0) return;
+    const socket = openGatewaySocket(url, `${prefix}/lease/keepalive`, this.#transport.tls);
+    const ws = socket.ws;
+    this.#socket = socket;
     this.socketsOpened++;
     ws.onopen = () => {
       this.#open = true;
@@ -129,19 +125,9 @@ export class KeepaliveHub {
   #drop(): void {
     clearTimeout(this.#reconnect);
     this.#reconnect = undefined;
-    const ws = this.#ws;
-    const agent = this.#agent;
-    this.#ws = undefined;
-    this.#agent = undefined;
+    const socket = this.#socket;
+    this.#socket = undefined;
     this.#open = false;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      try {
-        ws.close();
-      } catch {
-        // already closing
-      }
-    }
-    void agent?.destroy().catch(() => undefined);
+    socket?.destroy();
   }
 }

@@ -21,7 +21,7 @@ import {
   type RangeOptions,
   type RangeResult,
 } from './ops.js';
-import { checkOptions, optionSet, toCount, toInt64 } from './options.js';
+import { checkOptions, optionSet, toCount } from './options.js';
 import type { CallOptions } from './transport.js';
 import { type Json, optObject } from './wire.js';
 

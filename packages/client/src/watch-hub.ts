@@ -12,12 +12,12 @@
  * endpoint) re-creates each watcher from its next revision.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, WebSocket } from 'undici';
 import { EtcdError, fromGatewayError, InvalidArgumentError, UnavailableError } from './errors.js';
 import { NdjsonParser } from './ndjson.js';
+import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
-import type { HubWatcher, WatchHub } from './watcher.js';
-import { asObject, type Json, optObject, str } from './wire.js';
+import { type HubWatcher, WatchCanceledError, type WatchHub } from './watcher.js';
+import { asObject, bool, type Json, optObject, str } from './wire.js';
 
 export interface WatchTimings {
   /** Send a progress request after this many ms without a message. */
@@ -86,6 +86,10 @@ abstract class BaseHub implements WatchHub {
 
   protected abstract started(watcher: AnyWatcher): void;
   protected abstract stopped(watcher: AnyWatcher): void;
+  /** The watcher whose create request is the oldest still unanswered. */
+  protected abstract oldestPending(): AnyWatcher | undefined;
+  /** The create request of watch `id` was answered. */
+  protected abstract answered(id: number): void;
 
   /** Routes one stream message; returns an error when the stream must be re-established. */
   protected route(message: unknown, only?: AnyWatcher): Error | undefined {
@@ -97,7 +101,19 @@ abstract class BaseHub implements WatchHub {
     }
     const result = asObject(msg.result, 'result');
     const id = Number(str(result.watch_id ?? '0', 'watch_id') || '0');
-    if (id === -1) return undefined; // answer to a progress request: liveness only
+    if (id === -1) {
+      // etcd 3.4 reports a refused create under ID -1. Creates are answered in
+      // order, so it belongs to the oldest unanswered one. Otherwise it is the
+      // answer to a progress request: liveness only.
+      if (bool(result.created) && bool(result.canceled)) {
+        const reason = str(result.cancel_reason, 'cancel_reason') || 'no reason given';
+        (only ?? this.oldestPending())?.fail(
+          new WatchCanceledError(`etcd refused the watch: ${reason}`),
+        );
+      }
+      return undefined;
+    }
+    if (bool(result.created)) this.answered(id);
     const watcher = only ?? this.watchers.get(id);
     if (!watcher || watcher.id !== id) return undefined; // cancelled meanwhile
     return watcher.handle(result) ? undefined : new UnavailableError('the member lost its leader');
@@ -105,12 +121,13 @@ abstract class BaseHub implements WatchHub {
 }
 
 interface Connection {
-  ws: WebSocket;
-  agent: Agent;
+  socket: GatewaySocket;
   url: string;
   open: boolean;
   lastMessage: number;
   progressSent: number;
+  /** IDs whose create request was sent and not yet answered, oldest first. */
+  pending: number[];
 }
 
 export class SocketWatchHub extends BaseHub {
@@ -128,7 +145,7 @@ export class SocketWatchHub extends BaseHub {
   }
 
   protected started(watcher: AnyWatcher): void {
-    if (this.#conn?.open) this.#send(this.#conn, { create_request: watcher.createRequest() });
+    if (this.#conn?.open) this.#create(this.#conn, watcher);
     else this.#ensureConnection();
   }
 
@@ -158,23 +175,22 @@ export class SocketWatchHub extends BaseHub {
       return;
     }
     if (this.closed || this.watchers.size === 0 || this.#conn) return;
-    const agent = new Agent({ connect: { ...(this.transport.tls ?? {}) } });
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${prefix}/watch`, { dispatcher: agent });
+    const socket = openGatewaySocket(url, `${prefix}/watch`, this.transport.tls);
+    const ws = socket.ws;
     const conn: Connection = {
-      ws,
-      agent,
+      socket,
       url,
       open: false,
       lastMessage: Date.now(),
       progressSent: 0,
+      pending: [],
     };
     this.#conn = conn;
     this.socketsOpened++;
     ws.onopen = () => {
       conn.open = true;
       conn.lastMessage = Date.now();
-      for (const watcher of this.watchers.values())
-        this.#send(conn, { create_request: watcher.createRequest() });
+      for (const watcher of this.watchers.values()) this.#create(conn, watcher);
     };
     ws.onmessage = (event) => this.#onMessage(conn, event.data);
     ws.onclose = (event) =>
@@ -197,9 +213,25 @@ export class SocketWatchHub extends BaseHub {
     if (failure) this.#broken(conn, failure);
   }
 
+  #create(conn: Connection, watcher: AnyWatcher): void {
+    conn.pending.push(watcher.id);
+    this.#send(conn, { create_request: watcher.createRequest() });
+  }
+
+  protected oldestPending(): AnyWatcher | undefined {
+    const id = this.#conn?.pending.shift();
+    return id === undefined ? undefined : this.watchers.get(id);
+  }
+
+  protected answered(id: number): void {
+    const pending = this.#conn?.pending;
+    const at = pending?.indexOf(id) ?? -1;
+    if (at >= 0) pending?.splice(at, 1);
+  }
+
   #send(conn: Connection, message: Json): void {
     try {
-      conn.ws.send(JSON.stringify(message));
+      conn.socket.ws.send(JSON.stringify(message));
     } catch (err) {
       this.#broken(conn, err as Error);
     }
@@ -240,7 +272,8 @@ export class SocketWatchHub extends BaseHub {
   #broken(conn: Connection, error: Error): void {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
-    this.#teardown(conn);
+    // A broken or hung connection is cut at once; no closing handshake.
+    conn.socket.destroy();
     for (const watcher of this.watchers.values()) watcher.disconnected(error);
     this.#retryLater(conn.url, error);
   }
@@ -257,17 +290,6 @@ export class SocketWatchHub extends BaseHub {
     );
   }
 
-  #teardown(conn: Connection): void {
-    conn.ws.onopen = conn.ws.onmessage = conn.ws.onclose = conn.ws.onerror = null;
-    try {
-      conn.ws.close();
-    } catch {
-      // already closing
-    }
-    // Destroying the dispatcher drops the TCP connection even if the peer is hung.
-    void conn.agent.destroy().catch(() => undefined);
-  }
-
   /** Closes the socket when no watcher needs it, so an idle client holds none. */
   #drop(): void {
     clearTimeout(this.#reconnect);
@@ -276,7 +298,7 @@ export class SocketWatchHub extends BaseHub {
     this.#ticker = undefined;
     const conn = this.#conn;
     this.#conn = undefined;
-    if (conn) this.#teardown(conn);
+    conn?.socket.close();
   }
 }
 
@@ -291,6 +313,13 @@ export class HttpWatchHub extends BaseHub {
     this.#requests.get(watcher)?.abort();
     this.#requests.delete(watcher);
   }
+
+  // One watcher per request: refusals are routed to it directly.
+  protected oldestPending(): AnyWatcher | undefined {
+    return undefined;
+  }
+
+  protected answered(): void {}
 
   /** One request per watcher, re-opened from the watcher's next revision until it ends. */
   async #run(watcher: AnyWatcher): Promise<void> {

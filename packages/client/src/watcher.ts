@@ -120,6 +120,8 @@ export class Watcher<V = unknown>
   readonly #hub: WatchHub;
   #next: bigint;
   #created = false;
+  /** Established on the current stream; `disconnected` is emitted once per outage. */
+  #live = false;
   #fragments: Json[] = [];
   #queue: WatchBatch<V>[] = [];
   #waiting: Settle | undefined;
@@ -199,6 +201,7 @@ export class Watcher<V = unknown>
   }
 
   #onCreated(revision: bigint): void {
+    this.#live = true;
     if (!this.#created) {
       this.#created = true;
       if (this.#next === 0n) this.#next = revision + 1n;
@@ -269,7 +272,9 @@ export class Watcher<V = unknown>
   /** @internal the stream broke; the hub will re-create the watch. */
   disconnected(error: Error): void {
     this.#fragments = [];
-    if (!this.#ended) this.emit('disconnected', error);
+    if (this.#ended || !this.#live) return;
+    this.#live = false;
+    this.emit('disconnected', error);
   }
 
   /** @internal ends the watcher with an error. */
