@@ -105,6 +105,7 @@ export class Etcd<V = unknown> {
   readonly #transport: Transport;
   readonly #watchHub: SocketWatchHub | HttpWatchHub;
   readonly #keepaliveHub: KeepaliveHub;
+  #shared: Promise<Session> | undefined;
 
   constructor(options: EtcdOptions<V> = {}) {
     checkOptions('Etcd', options, CLIENT_OPTIONS);
@@ -315,8 +316,32 @@ export class Etcd<V = unknown> {
     return Session.create(this.#ctx as Context<unknown>, this.#keepaliveHub, options);
   }
 
+  /**
+   * The client's shared session (default TTL), created on first use and again
+   * after it is lost. Mutexes, elections and registrations use it unless given
+   * their own, so one process keeps one lease alive. Closed with the client.
+   */
+  async sharedSession(options: CallOptions = {}): Promise<Session> {
+    checkOptions('sharedSession', options, CALL);
+    const current = this.#shared;
+    if (current) {
+      const session = await current;
+      if (session.alive) return session;
+      if (this.#shared === current) this.#shared = undefined;
+    }
+    this.#shared ??= this.session(options);
+    const pending = this.#shared;
+    pending.catch(() => {
+      if (this.#shared === pending) this.#shared = undefined;
+    });
+    return pending;
+  }
+
   /** Closes every connection and ends every watcher. Calls made afterwards reject with ClientClosedError. */
   async close(): Promise<void> {
+    const shared = this.#shared;
+    this.#shared = undefined;
+    if (shared) await shared.then((s) => s.close()).catch(() => undefined);
     this.#watchHub.close();
     this.#keepaliveHub.close();
     await this.#transport.close();

@@ -74,6 +74,13 @@ export {
   type TxnResult,
 } from './ops.js';
 export {
+  joinQueue,
+  type QueueEntry,
+  queueKey,
+  waitForDeletion,
+  waitForPredecessors,
+} from './queue.js';
+export {
   DEFAULT_SESSION_TTL,
   Session,
   type SessionEvents,

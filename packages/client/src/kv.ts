@@ -90,6 +90,10 @@ const READDIR_OPTIONS = optionSet(
   'keysOnly',
   'countOnly',
   'serializable',
+  'minModRevision',
+  'maxModRevision',
+  'minCreateRevision',
+  'maxCreateRevision',
 );
 const RANGE_OPTIONS = optionSet('pageSize', 'revision', 'keysOnly', 'serializable');
 const DEFAULT_PAGE_SIZE = 1000;

@@ -34,7 +34,22 @@ export interface RangeOptions {
   countOnly?: boolean;
   /** Serve from the local member without a quorum round: faster, maybe stale. */
   serializable?: boolean;
+  /** Only keys last modified at or after this revision. */
+  minModRevision?: bigint | number;
+  /** Only keys last modified at or before this revision. */
+  maxModRevision?: bigint | number;
+  /** Only keys created at or after this revision. */
+  minCreateRevision?: bigint | number;
+  /** Only keys created at or before this revision. */
+  maxCreateRevision?: bigint | number;
 }
+
+const REVISION_FILTERS = [
+  ['minModRevision', 'min_mod_revision'],
+  ['maxModRevision', 'max_mod_revision'],
+  ['minCreateRevision', 'min_create_revision'],
+  ['maxCreateRevision', 'max_create_revision'],
+] as const;
 
 export interface PutOptions {
   /** Attach the key to this lease. */
@@ -98,6 +113,7 @@ const RANGE_OPTIONS = new Set([
   'keysOnly',
   'countOnly',
   'serializable',
+  ...REVISION_FILTERS.map(([name]) => name),
 ]);
 const PUT_OPTIONS = new Set(['lease', 'prevKv', 'ignoreValue', 'ignoreLease']);
 const DELETE_OPTIONS = new Set(['prevKv']);
@@ -271,6 +287,10 @@ export class Encoder {
     if (toBool(o.keysOnly, 'keysOnly')) body.keys_only = true;
     if (toBool(o.countOnly, 'countOnly')) body.count_only = true;
     if (toBool(o.serializable, 'serializable')) body.serializable = true;
+    for (const [name, wire] of REVISION_FILTERS) {
+      const value = o[name];
+      if (value !== undefined) body[wire] = toInt64(value, name).toString();
+    }
     return body;
   }
 

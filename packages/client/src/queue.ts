@@ -1,0 +1,124 @@
+/**
+ * The waiting queue behind locks, semaphores and elections, as in etcd's Go
+ * `concurrency` package, so they interoperate with Go services and etcdctl.
+ *
+ * How it works: each contender owns one key, `<prefix><lease ID in hex>`,
+ * attached to its session's lease. It is created by a txn that compares
+ * `create_revision == 0` and, in the same round trip, reads the oldest key
+ * under the prefix: the head of the queue. Keys are ordered by create
+ * revision. A contender waits only for the key created just before its own to
+ * be deleted (fair FIFO, one wake-up per release), then looks again, since
+ * that key may have been deleted while an older one still remains.
+ */
+import type { Key } from './bytes.js';
+import type { Etcd } from './client.js';
+import type { KeyValue } from './key-value.js';
+import { Compare, Op, type RangeOptions } from './ops.js';
+
+export interface QueueEntry<V> {
+  /** The contender's key. */
+  key: string;
+  /** Its create revision: the position in the queue, and the fencing token of its holder. */
+  createRevision: bigint;
+  /** The store revision of the round trip that joined the queue. */
+  revision: bigint;
+  /** The head of the queue at that revision (this entry itself when it is first). */
+  head: KeyValue<V> | undefined;
+  /** The key already existed (the same lease joined before, e.g. after a restart). */
+  existed: boolean;
+  /** The key's current pair. */
+  kv: KeyValue<V> | undefined;
+}
+
+const OLDEST_FIRST: RangeOptions = { sortTarget: 'createRevision', sortOrder: 'ascend', limit: 1 };
+
+/** The key a lease holds in a queue: `<prefix><lease ID in lower-case hex>`, as etcd's Go client. */
+export function queueKey(prefix: string, lease: bigint): string {
+  return `${prefix}${lease.toString(16)}`;
+}
+
+/** Creates (or finds) this lease's key under `prefix` and reads the head, in one txn. */
+export async function joinQueue<V>(
+  etcd: Etcd<V>,
+  prefix: string,
+  lease: bigint,
+  value: V,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<QueueEntry<V>> {
+  const key = queueKey(prefix, lease);
+  const r = await etcd
+    .txn()
+    .if(Compare.createRevision(key, '=', 0n))
+    .success(Op.put(key, value, { lease }), Op.readdir(prefix, OLDEST_FIRST))
+    .failure(Op.get(key), Op.readdir(prefix, OLDEST_FIRST))
+    .commit({ signal: options.signal });
+  const [first, headRead] = r.results;
+  const head = headRead?.type === 'range' ? headRead.kvs[0] : undefined;
+  if (r.succeeded) {
+    // The put's revision is the txn's revision: that is the new key's create revision.
+    return {
+      key,
+      createRevision: r.revision,
+      revision: r.revision,
+      head,
+      existed: false,
+      kv: undefined,
+    };
+  }
+  const kv = first?.type === 'range' ? first.kvs[0] : undefined;
+  return {
+    key,
+    createRevision: kv?.createRevision ?? 0n,
+    revision: r.revision,
+    head,
+    existed: true,
+    kv,
+  };
+}
+
+/**
+ * Resolves when `key`, seen at `revision`, is deleted (at once if it already
+ * was after that revision). Only deletes are watched.
+ */
+export async function waitForDeletion(
+  etcd: Etcd<unknown>,
+  key: Key,
+  revision: bigint,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<void> {
+  const watchOptions = { startRevision: revision + 1n, filters: ['noPut' as const] };
+  await using watcher = await etcd.watch(
+    key,
+    options.signal ? { ...watchOptions, signal: options.signal } : watchOptions,
+  );
+  for await (const batch of watcher) {
+    if (batch.events.some((e) => e.type === 'delete')) return;
+  }
+  options.signal?.throwIfAborted();
+}
+
+/**
+ * Waits until no key under `prefix` was created before `createRevision`, that
+ * is until this entry is at the head of the queue. Returns the revision at
+ * which that was seen.
+ */
+export async function waitForPredecessors(
+  etcd: Etcd<unknown>,
+  prefix: string,
+  createRevision: bigint,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<bigint> {
+  for (;;) {
+    const r = await etcd.readdir(prefix, {
+      sortTarget: 'createRevision',
+      sortOrder: 'descend',
+      limit: 1,
+      keysOnly: true,
+      maxCreateRevision: createRevision - 1n,
+      signal: options.signal,
+    });
+    const previous = r.kvs[0];
+    if (!previous) return r.revision;
+    await waitForDeletion(etcd, previous.keyBytes, r.revision, options);
+  }
+}
