@@ -313,7 +313,12 @@ export class Etcd<V = unknown> {
 
   /** Grants a lease (or resumes one) and keeps it alive until `close()`. */
   async session(options?: SessionOptions): Promise<Session> {
-    return Session.create(this.#ctx as Context<unknown>, this.#keepaliveHub, options);
+    return Session.create(
+      this as Etcd<unknown>,
+      this.#ctx as Context<unknown>,
+      this.#keepaliveHub,
+      options,
+    );
   }
 
   /**

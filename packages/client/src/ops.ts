@@ -172,6 +172,14 @@ export const Op = {
     value,
     options,
   }),
+  /** A put of bytes (or UTF-8 text) stored as they are, whatever the client's codec. */
+  putRaw: (key: Key, value: Uint8Array | string, options: PutOptions = {}): Op => ({
+    type: 'put',
+    key,
+    value: undefined,
+    options,
+    raw: typeof value === 'string' ? Buffer.from(value, 'utf8') : value,
+  }),
   delete: (key: Key, options: DeleteOptions = {}): Op => ({
     type: 'delete',
     key,
@@ -287,6 +295,12 @@ export class Encoder {
     if (toBool(o.keysOnly, 'keysOnly')) body.keys_only = true;
     if (toBool(o.countOnly, 'countOnly')) body.count_only = true;
     if (toBool(o.serializable, 'serializable')) body.serializable = true;
+    if (body.count_only && REVISION_FILTERS.some(([name]) => o[name] !== undefined)) {
+      // etcd counts the whole range before it applies these filters.
+      throw new InvalidArgumentError(
+        'countOnly cannot be combined with revision filters: etcd would count keys the filters exclude',
+      );
+    }
     for (const [name, wire] of REVISION_FILTERS) {
       const value = o[name];
       if (value !== undefined) body[wire] = toInt64(value, name).toString();

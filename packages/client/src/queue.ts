@@ -37,19 +37,23 @@ export function queueKey(prefix: string, lease: bigint): string {
   return `${prefix}${lease.toString(16)}`;
 }
 
-/** Creates (or finds) this lease's key under `prefix` and reads the head, in one txn. */
+/**
+ * Creates (or finds) `key` under `prefix`, attached to `lease`, and reads the
+ * head, in one txn. `value` is stored as given: bytes, or UTF-8 text.
+ */
 export async function joinQueue<V>(
   etcd: Etcd<V>,
   prefix: string,
+  key: string,
   lease: bigint,
-  value: V,
+  value: Uint8Array | string = '',
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<QueueEntry<V>> {
-  const key = queueKey(prefix, lease);
+  const put = Op.putRaw(key, value, { lease });
   const r = await etcd
     .txn()
     .if(Compare.createRevision(key, '=', 0n))
-    .success(Op.put(key, value, { lease }), Op.readdir(prefix, OLDEST_FIRST))
+    .success(put, Op.readdir(prefix, OLDEST_FIRST))
     .failure(Op.get(key), Op.readdir(prefix, OLDEST_FIRST))
     .commit({ signal: options.signal });
   const [first, headRead] = r.results;

@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
+import type { Etcd } from './client.js';
 import type { Context } from './context.js';
 import { EtcdError, InvalidArgumentError, LeaseNotFoundError } from './errors.js';
 import type { KeepaliveHub } from './keepalive-hub.js';
@@ -50,6 +51,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly lease: bigint;
   /** The lease's TTL in seconds. */
   readonly ttl: number;
+  /** The client this session belongs to. */
+  readonly client: Etcd<unknown>;
   readonly #ctx: Context<unknown>;
   readonly #hub: KeepaliveHub;
   readonly #abort = new AbortController();
@@ -61,6 +64,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #closing: Promise<void> | undefined;
 
   private constructor(
+    client: Etcd<unknown>,
     ctx: Context<unknown>,
     hub: KeepaliveHub,
     lease: bigint,
@@ -68,6 +72,7 @@ export class Session extends EventEmitter<SessionEvents> {
     sentAt: number,
   ) {
     super();
+    this.client = client;
     this.#ctx = ctx;
     this.#hub = hub;
     this.lease = lease;
@@ -81,6 +86,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal use `client.session()`. */
   static async create(
+    client: Etcd<unknown>,
     ctx: Context<unknown>,
     hub: KeepaliveHub,
     options: SessionOptions = {},
@@ -91,7 +97,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (options.lease !== undefined) {
       const id = toInt64(options.lease, 'lease', 1n);
       const renewed = await keepalive(ctx, id, call);
-      return new Session(ctx, hub, id, renewed.ttl, sentAt);
+      return new Session(client, ctx, hub, id, renewed.ttl, sentAt);
     }
     const ttl = options.ttl ?? DEFAULT_SESSION_TTL;
     if (!Number.isSafeInteger(ttl) || ttl < 1) {
@@ -100,7 +106,7 @@ export class Session extends EventEmitter<SessionEvents> {
       );
     }
     const lease = await grant(ctx, ttl, call);
-    return new Session(ctx, hub, lease.id, lease.ttl, sentAt);
+    return new Session(client, ctx, hub, lease.id, lease.ttl, sentAt);
   }
 
   /** Aborts when the lease is lost (or may be): use it to stop work that needs the lease. */

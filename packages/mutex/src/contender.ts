@@ -1,0 +1,155 @@
+/**
+ * What Mutex, RWMutex and Semaphore share: finding the session, giving each
+ * contender its own queue key, and waiting under the caller's signal, the
+ * caller's timeout and the session's life at once.
+ *
+ * Keys: etcd's Go client and etcdctl use `<prefix><lease hex>`. Contenders in
+ * one process usually share one session (one lease), so the first of them
+ * takes that key and each further concurrent one `<prefix><lease hex>_<n>`.
+ * Order in the queue is by create revision only, so every contender, here or
+ * in a Go service or etcdctl, still waits its turn.
+ */
+import {
+  Compare,
+  type Etcd,
+  InvalidArgumentError,
+  joinQueue,
+  Op,
+  type QueueEntry,
+  queueKey,
+  Session,
+  SessionExpiredError,
+} from '@etcdkit/client';
+import { LockTimeoutError } from './errors.js';
+
+/** Where locks live: a session, or a client whose shared session is used. */
+export type LockTarget = Session | Etcd<unknown>;
+
+export interface AcquireOptions {
+  /** Give up waiting: rejects with `signal.reason`, and the place in the queue is given up. */
+  signal?: AbortSignal;
+  /** Give up after this many ms with LockTimeoutError. Default: wait as long as it takes. */
+  timeout?: number;
+}
+
+const ACQUIRE_OPTIONS = new Set(['signal', 'timeout']);
+
+export function checkAcquireOptions(method: string, options: object): void {
+  for (const name of Object.keys(options)) {
+    if (!ACQUIRE_OPTIONS.has(name)) {
+      throw new InvalidArgumentError(
+        `${method}: unknown option "${name}" (known: signal, timeout)`,
+      );
+    }
+  }
+  const { timeout } = options as AcquireOptions;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) {
+    throw new InvalidArgumentError(`${method}: timeout must be a number of ms >= 0`);
+  }
+}
+
+/** Checks a lock name and returns its key prefix (`name/`). */
+export function prefixFor(kind: string, name: string): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new InvalidArgumentError(`${kind} name must be a non-empty string`);
+  }
+  if (name.endsWith('/')) {
+    throw new InvalidArgumentError(`${kind} name must not end with "/": the separator is added`);
+  }
+  return `${name}/`;
+}
+
+export async function resolveSession(target: LockTarget): Promise<Session> {
+  const session = target instanceof Session ? target : await target.sharedSession();
+  if (!session.alive) throw new SessionExpiredError('the session is closed or its lease was lost');
+  return session;
+}
+
+const claimed = new WeakMap<Session, Set<string>>();
+
+/** A queue key no other contender of this process holds, released with `free()`. */
+export interface Claim {
+  key: string;
+  free(): void;
+}
+
+export function claimKey(session: Session, prefix: string): Claim {
+  let keys = claimed.get(session);
+  if (!keys) {
+    keys = new Set();
+    claimed.set(session, keys);
+  }
+  const base = queueKey(prefix, session.lease);
+  let key = base;
+  for (let n = 1; keys.has(key); n++) key = `${base}_${n}`;
+  keys.add(key);
+  const owned = keys;
+  return { key, free: () => owned.delete(key) };
+}
+
+/**
+ * Runs `wait` with a signal that aborts on the caller's signal, the timeout or
+ * the session's loss, and turns each into the right rejection.
+ */
+export async function waitTurn<T>(
+  session: Session,
+  options: AcquireOptions,
+  wait: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const signals = [session.signal];
+  if (options.signal) signals.push(options.signal);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new AbortController();
+  if (options.timeout !== undefined) {
+    timer = setTimeout(
+      () => timeout.abort(new LockTimeoutError(`not acquired within ${options.timeout} ms`)),
+      options.timeout,
+    );
+    signals.push(timeout.signal);
+  }
+  const signal = AbortSignal.any(signals);
+  try {
+    signal.throwIfAborted();
+    return await wait(signal);
+  } catch (err) {
+    // Prefer the reason that ended the wait over whatever the wait rejected with.
+    if (signal.aborted) throw signal.reason;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Gives up a queue place: deletes the key if it is still the one created at `token`. */
+export async function leaveQueue(
+  etcd: Etcd<unknown>,
+  key: string,
+  token: bigint | undefined,
+): Promise<void> {
+  const txn = etcd.txn();
+  if (token !== undefined) txn.if(Compare.createRevision(key, '=', token));
+  await txn
+    .success(Op.delete(key))
+    .commit()
+    .catch(() => undefined);
+}
+
+/** After waiting: the key must still be ours, and the session alive. */
+export async function confirmHeld(session: Session, key: string, token: bigint): Promise<void> {
+  const kv = await session.client.get(key);
+  if (!kv || kv.createRevision !== token || !session.alive) {
+    throw new SessionExpiredError(
+      `the queue key ${key} is gone: the session's lease was lost while waiting`,
+    );
+  }
+}
+
+/** Joins the queue under `prefix` with `key` on the session's lease, storing an empty value as etcdctl does. */
+export function joinAs(
+  session: Session,
+  prefix: string,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<QueueEntry<unknown>> {
+  return joinQueue(session.client, prefix, key, session.lease, '', { signal });
+}

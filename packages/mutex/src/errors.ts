@@ -1,0 +1,29 @@
+import { EtcdError } from '@etcdkit/client';
+
+/** `tryLock` found the lock held by someone else. */
+export class LockTakenError extends EtcdError {
+  override readonly name = 'LockTakenError' as const;
+  override readonly code = 'ETCDKIT_LOCK_TAKEN' as const;
+  /** The holder's key, when known. */
+  readonly holder: string | undefined;
+  /** The holder's fencing token (its key's create revision), when known. */
+  readonly holderToken: bigint | undefined;
+
+  constructor(message: string, holder?: string, holderToken?: bigint) {
+    super(message);
+    this.holder = holder;
+    this.holderToken = holderToken;
+  }
+}
+
+/** A release of a lock that is not held (never acquired, or lost with its session). */
+export class LockNotHeldError extends EtcdError {
+  override readonly name = 'LockNotHeldError' as const;
+  override readonly code = 'ETCDKIT_LOCK_NOT_HELD' as const;
+}
+
+/** `lock({ timeout })` waited that long without getting the lock; its place in the queue was given up. */
+export class LockTimeoutError extends EtcdError {
+  override readonly name = 'LockTimeoutError' as const;
+  override readonly code = 'ETCDKIT_LOCK_TIMEOUT' as const;
+}

@@ -1,0 +1,90 @@
+/**
+ * A held lock (or semaphore permit): its key, its fencing token, a signal that
+ * aborts when it is lost, and the way to give it back.
+ */
+import { Compare, EtcdError, Op, type Session } from '@etcdkit/client';
+import type { Claim } from './contender.js';
+import { LockNotHeldError } from './errors.js';
+
+export class Lock {
+  /** The key that holds the lock. */
+  readonly key: string;
+  /**
+   * The fencing token: the key's create revision. It strictly increases from
+   * one holder to the next, so a resource that remembers the highest token it
+   * has seen can refuse a holder that has been overtaken.
+   */
+  readonly token: bigint;
+  /** The session whose lease keeps the lock. */
+  readonly session: Session;
+  readonly #claim: Claim;
+  readonly #released = new AbortController();
+  readonly #signal: AbortSignal;
+  #releasing: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(session: Session, claim: Claim, token: bigint) {
+    this.session = session;
+    this.key = claim.key;
+    this.token = token;
+    this.#claim = claim;
+    this.#signal = AbortSignal.any([session.signal, this.#released.signal]);
+  }
+
+  /** Aborts when the lock is lost (the session's lease is gone) or released. */
+  get signal(): AbortSignal {
+    return this.#signal;
+  }
+
+  /** True until released or lost. */
+  get held(): boolean {
+    return !this.#signal.aborted;
+  }
+
+  /**
+   * A comparison that holds only while this lock is held: add it to a txn so a
+   * write to etcd happens only under the lock (`txn().if(lock.guard())...`).
+   */
+  guard(): Compare {
+    return Compare.createRevision(this.key, '=', this.token);
+  }
+
+  /**
+   * Releases the lock; the next waiter in line gets it. Rejects with
+   * LockNotHeldError if the lock was already lost. Releasing twice is a no-op.
+   */
+  release(): Promise<void> {
+    this.#releasing ??= this.#release();
+    return this.#releasing;
+  }
+
+  /** The same as `release()`. */
+  unlock(): Promise<void> {
+    return this.release();
+  }
+
+  async #release(): Promise<void> {
+    try {
+      const r = await this.session.client
+        .txn()
+        .if(this.guard())
+        .success(Op.delete(this.key))
+        .commit();
+      if (!r.succeeded) {
+        throw new LockNotHeldError(
+          `${this.key} was not held any more: its session's lease was lost`,
+        );
+      }
+    } finally {
+      this.#claim.free();
+      this.#released.abort(new EtcdError('the lock was released'));
+    }
+  }
+
+  /** Releases the lock; a lock already lost is not an error here. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release().catch((err: unknown) => {
+      if (!(err instanceof LockNotHeldError)) throw err;
+    });
+  }
+}

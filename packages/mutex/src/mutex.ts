@@ -1,0 +1,99 @@
+/**
+ * A fair, fenced distributed mutex, with the keys and algorithm of etcd's Go
+ * `concurrency.Mutex`, so it excludes etcdctl lock and Go services too.
+ *
+ * How it works: `lock()` creates the contender's key under `<name>/` on its
+ * session's lease and reads the oldest key, in one txn. If its own key is the
+ * oldest, the lock is held. Otherwise it waits for the deletion of the key
+ * created just before its own, and looks again, until none is older; then it
+ * checks that its key still exists (its lease may have expired meanwhile).
+ * The key's create revision is the fencing token. Giving up a wait (signal,
+ * timeout, lost session) deletes the key, so no ghost is left in the queue.
+ */
+import { type Etcd, waitForPredecessors } from '@etcdkit/client';
+import {
+  type AcquireOptions,
+  checkAcquireOptions,
+  claimKey,
+  confirmHeld,
+  joinAs,
+  type LockTarget,
+  leaveQueue,
+  prefixFor,
+  resolveSession,
+  waitTurn,
+} from './contender.js';
+import { LockNotHeldError, LockTakenError } from './errors.js';
+import { Lock } from './lock.js';
+
+export class Mutex {
+  /** The lock's name; its keys live under `<name>/`. */
+  readonly name: string;
+  readonly #prefix: string;
+  readonly #target: LockTarget;
+  readonly #held: Lock[] = [];
+
+  /** A mutex on `name`, kept by `session`, or by the client's shared session. */
+  constructor(target: LockTarget, name: string) {
+    this.#prefix = prefixFor('mutex', name);
+    this.name = name;
+    this.#target = target;
+  }
+
+  /** Waits in line (FIFO) until the lock is held. */
+  async lock(options: AcquireOptions = {}): Promise<Lock> {
+    checkAcquireOptions('lock', options);
+    return this.#acquire(options, false);
+  }
+
+  /** Takes the lock if it is free right now; otherwise rejects with LockTakenError at once. */
+  async tryLock(options: Pick<AcquireOptions, 'signal'> = {}): Promise<Lock> {
+    checkAcquireOptions('tryLock', options);
+    return this.#acquire(options, true);
+  }
+
+  /** Releases the lock this mutex object acquired most recently. */
+  async unlock(): Promise<void> {
+    const lock = this.#held.pop();
+    if (!lock) throw new LockNotHeldError(`mutex ${this.name} is not held by this object`);
+    await lock.release();
+  }
+
+  async #acquire(options: AcquireOptions, tryOnly: boolean): Promise<Lock> {
+    const session = await resolveSession(this.#target);
+    const etcd: Etcd<unknown> = session.client;
+    const claim = claimKey(session, this.#prefix);
+    let token: bigint | undefined;
+    try {
+      const entry = await joinAs(session, this.#prefix, claim.key, options.signal);
+      token = entry.createRevision;
+      if (entry.head?.createRevision !== token) {
+        if (tryOnly) {
+          throw new LockTakenError(
+            `mutex ${this.name} is held by ${entry.head?.key ?? 'another holder'}`,
+            entry.head?.key,
+            entry.head?.createRevision,
+          );
+        }
+        const mine = token;
+        await waitTurn(session, options, (signal) =>
+          waitForPredecessors(etcd, this.#prefix, mine, { signal }),
+        );
+        await confirmHeld(session, claim.key, mine);
+      }
+      const lock = new Lock(session, claim, token);
+      this.#held.push(lock);
+      lock.signal.addEventListener('abort', () => this.#forget(lock), { once: true });
+      return lock;
+    } catch (err) {
+      await leaveQueue(etcd, claim.key, token);
+      claim.free();
+      throw err;
+    }
+  }
+
+  #forget(lock: Lock): void {
+    const at = this.#held.indexOf(lock);
+    if (at >= 0) this.#held.splice(at, 1);
+  }
+}
