@@ -16,7 +16,7 @@ import { Mirror } from './mirror.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
 import { checkOptions, optionSet } from './options.js';
 import { Session, type SessionOptions } from './session.js';
-import { type CallOptions, type TlsOptions, Transport } from './transport.js';
+import { type AuthOptions, type CallOptions, type TlsOptions, Transport } from './transport.js';
 import {
   commit,
   fromRawCompare,
@@ -45,6 +45,13 @@ export interface EtcdOptions<V = unknown> {
   codec?: CodecName | Codec<V>;
   /** TLS settings for `https://` endpoints. */
   tls?: TlsOptions;
+  /**
+   * User and password for etcd's auth. The token is fetched once, shared by
+   * concurrent calls, and renewed before it expires and when etcd refuses it.
+   * With auth, watches and keepalives travel over HTTP: etcd's WebSocket
+   * proxy cannot pass a token on.
+   */
+  auth?: AuthOptions;
   /** Refuse requests whose keys and values exceed this many bytes. Default 1.5 MiB, etcd's default. */
   maxRequestBytes?: number;
   /** Refuse transactions with more operations per branch. Default 128, etcd's default. */
@@ -85,6 +92,7 @@ const CLIENT_OPTIONS = new Set([
   'apiPrefix',
   'codec',
   'tls',
+  'auth',
   'maxRequestBytes',
   'maxTxnOps',
   'connections',
@@ -116,6 +124,7 @@ export class Etcd<V = unknown> {
       timeout,
       apiPrefix: normaliseApiPrefix(options.apiPrefix),
       tls: options.tls,
+      auth: checkAuth(options.auth),
       connections: positiveInt(options.connections, DEFAULT_CONNECTIONS, 'connections'),
     });
     const ttl = options.ttl ?? -1;
@@ -137,7 +146,12 @@ export class Etcd<V = unknown> {
     );
     const watch = options.watch ?? {};
     checkOptions('watch', watch, WATCH_STREAM_OPTIONS);
-    if (watch.transport === 'http') {
+    if (watch.transport === 'websocket' && options.auth) {
+      throw new InvalidArgumentError(
+        "watch.transport 'websocket' cannot carry an auth token through etcd's gateway: use 'http'",
+      );
+    }
+    if (watch.transport === 'http' || (watch.transport === undefined && options.auth)) {
       this.#watchHub = new HttpWatchHub(this.#transport);
     } else if (watch.transport === undefined || watch.transport === 'websocket') {
       this.#watchHub = new SocketWatchHub(this.#transport, {
@@ -373,6 +387,18 @@ export function createClient<V>(options: EtcdOptions<V> & { codec: Codec<V> }): 
 export function createClient<V>(options: EtcdOptions<V> = {}): Etcd<V> {
   return new Etcd<V>(options);
 }
+
+function checkAuth(auth: AuthOptions | undefined): AuthOptions | undefined {
+  if (auth === undefined) return undefined;
+  checkOptions('auth', auth, AUTH_OPTIONS);
+  if (typeof auth.user !== 'string' || auth.user === '' || typeof auth.password !== 'string') {
+    throw new InvalidArgumentError('auth needs a non-empty user and a password string');
+  }
+  positiveInt(auth.refreshInterval, 1, 'auth.refreshInterval');
+  return auth;
+}
+
+const AUTH_OPTIONS = new Set(['user', 'password', 'refreshInterval']);
 
 function resolveCodec<V>(codec: CodecName | Codec<V> | undefined): Codec<unknown> {
   if (codec === undefined) return codecByName('json');

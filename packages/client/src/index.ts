@@ -87,7 +87,7 @@ export {
   SessionExpiredError,
   type SessionOptions,
 } from './session.js';
-export type { CallOptions, TlsOptions } from './transport.js';
+export type { AuthOptions, CallOptions, TlsOptions } from './transport.js';
 export type {
   RawCompare,
   RawCompareResult,

@@ -5,6 +5,8 @@
  * Answers are routed to the lease's listener by ID. A broken socket is
  * reopened with backoff on the next endpoint while any lease still needs it;
  * until then, sends are dropped and the sessions' own watchdogs keep time.
+ * With auth, each keepalive is one `POST <apiPrefix>/lease/keepalive`
+ * instead, since etcd's WebSocket proxy cannot pass a token on.
  */
 import { UnavailableError } from './errors.js';
 import { type GatewaySocket, openGatewaySocket } from './socket.js';
@@ -43,6 +45,11 @@ export class KeepaliveHub {
 
   /** Sends one keepalive; returns false when the socket is not open right now. */
   send(id: bigint): boolean {
+    if (this.#transport.authenticated) {
+      if (this.#closed) return false;
+      void this.#sendUnary(id);
+      return true;
+    }
     if (!this.#open || !this.#socket) {
       this.#ensure();
       return false;
@@ -56,6 +63,17 @@ export class KeepaliveHub {
     }
   }
 
+  async #sendUnary(id: bigint): Promise<void> {
+    let ttl: number;
+    try {
+      const res = await this.#transport.call('lease/keepalive', { ID: id.toString() }, {}, false);
+      ttl = smallInt(asObject(res.result, 'result').TTL, 'TTL');
+    } catch {
+      return; // unanswered: the session's watchdog keeps time
+    }
+    this.#listeners.get(id)?.(ttl);
+  }
+
   close(): void {
     this.#closed = true;
     this.#listeners.clear();
@@ -63,6 +81,7 @@ export class KeepaliveHub {
   }
 
   #ensure(): void {
+    if (this.#transport.authenticated) return;
     if (this.#socket || this.#reconnect || this.#closed || this.#listeners.size === 0) return;
     void this.#connect();
   }

@@ -9,8 +9,11 @@
  * since such a request provably never reached etcd. Any other transport
  * failure of a write is reported as indeterminate: it may have been applied.
  */
+
+import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import {
+  AuthenticationError,
   ClientClosedError,
   EtcdError,
   fromGatewayError,
@@ -41,18 +44,32 @@ export interface CallOptions {
   timeout?: number | undefined;
 }
 
+export interface AuthOptions {
+  user: string;
+  password: string;
+  /** Fetch a new token after this many ms, before etcd's token TTL (300 s by default) ends. Default 240,000. */
+  refreshInterval?: number;
+}
+
 export interface TransportOptions {
   endpoints: string[];
   timeout: number;
   apiPrefix: string | undefined;
   tls: TlsOptions | undefined;
   connections: number;
+  auth: AuthOptions | undefined;
 }
+
+export const DEFAULT_TOKEN_REFRESH_MS = 240_000;
 
 /** Connection-level error codes that prove the request was never sent. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 const HEADERS = { 'content-type': 'application/json' };
 const NOT_SENT = () => false;
+
+function headersFor(token: string | undefined): Record<string, string> {
+  return token === undefined ? HEADERS : { ...HEADERS, authorization: token };
+}
 
 /** Maps `GET /version`'s server version to the gateway's path prefix. */
 export function apiPrefixFor(serverVersion: string): string {
@@ -77,6 +94,9 @@ export class Transport {
   readonly #endpoints: Endpoint[];
   readonly #timeout: number;
   readonly #tls: TlsOptions | undefined;
+  readonly #auth: AuthOptions | undefined;
+  #token: { value: string; at: number } | undefined;
+  #authenticating: Promise<string> | undefined;
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
   #current = 0;
@@ -85,6 +105,7 @@ export class Transport {
   constructor(options: TransportOptions) {
     this.#timeout = options.timeout;
     this.#tls = options.tls;
+    this.#auth = options.auth;
     this.#apiPrefix = options.apiPrefix;
     this.#endpoints = options.endpoints.map((url) => ({
       url,
@@ -143,6 +164,47 @@ export class Transport {
     return this.#closed;
   }
 
+  /** Calls carry an auth token. etcd's WebSocket proxy cannot pass one on, so streams use HTTP. */
+  get authenticated(): boolean {
+    return this.#auth !== undefined;
+  }
+
+  /**
+   * A valid token, fetched once for all concurrent callers and again when it
+   * is older than the refresh interval or etcd called it invalid.
+   */
+  async #ensureToken(signal: AbortSignal): Promise<string | undefined> {
+    const auth = this.#auth;
+    if (!auth) return undefined;
+    const token = this.#token;
+    const maxAge = auth.refreshInterval ?? DEFAULT_TOKEN_REFRESH_MS;
+    if (token && performance.now() - token.at < maxAge) return token.value;
+    this.#authenticating ??= this.#withDeadline({}, NOT_SENT, async (deadline) => {
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), deadline));
+      const body = JSON.stringify({ name: auth.user, password: auth.password });
+      const res = await this.#attempt(
+        'POST',
+        `${prefix}/auth/authenticate`,
+        body,
+        deadline,
+        false,
+        undefined,
+      );
+      const value = str(res.token, 'token');
+      if (!value) throw new ProtocolError('etcd answered authenticate without a token');
+      this.#token = { value, at: performance.now() };
+      return value;
+    }).finally(() => {
+      this.#authenticating = undefined;
+    });
+    return untilAborted(this.#authenticating, signal);
+  }
+
+  /** Forgets `token` after etcd refused it, unless a newer one replaced it already. */
+  #invalidate(token: string | undefined): void {
+    if (token !== undefined && this.#token?.value === token) this.#token = undefined;
+  }
+
   /**
    * Opens a streaming `POST <apiPrefix>/<method>` on the current endpoint and
    * returns its body. No body timeout: the stream's owner watches for stalls.
@@ -150,19 +212,21 @@ export class Transport {
   async stream(method: string, body: Json, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
     if (this.#closed) throw new ClientClosedError('the client is closed');
     const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
+    const token = await this.#ensureToken(signal);
     const endpoint = this.#endpoints[this.#current]!;
     try {
       const res = await endpoint.pool.request({
         method: 'POST',
         path: `${prefix}/${method}`,
         body: JSON.stringify(body),
-        headers: HEADERS,
+        headers: headersFor(token),
         signal,
         bodyTimeout: 0,
         headersTimeout: this.#timeout || undefined,
       } as Parameters<Pool['request']>[0]);
       if (res.statusCode !== 200) {
         const text = await res.body.text();
+        if (res.statusCode === 401 || text.includes('invalid auth token')) this.#invalidate(token);
         throw new UnavailableError(
           `${endpoint.url} answered ${res.statusCode}: ${text.slice(0, 200)}`,
         );
@@ -177,7 +241,7 @@ export class Transport {
   /** `GET path` (outside the API prefix), e.g. `/version`. */
   get(path: string, options: CallOptions = {}): Promise<Json> {
     return this.#withDeadline(options, NOT_SENT, (signal) =>
-      this.#attempt('GET', path, undefined, signal, false),
+      this.#attempt('GET', path, undefined, signal, false, undefined),
     );
   }
 
@@ -190,8 +254,19 @@ export class Transport {
       () => write && sent,
       async (signal) => {
         const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
+        const path = `${prefix}/${method}`;
+        const text = JSON.stringify(body);
+        const token = await this.#ensureToken(signal);
         sent = true;
-        return this.#attempt('POST', `${prefix}/${method}`, JSON.stringify(body), signal, write);
+        try {
+          return await this.#attempt('POST', path, text, signal, write, token);
+        } catch (err) {
+          // An expired token is refused before anything is applied: fetch a new one, once.
+          if (!(err instanceof AuthenticationError) || !err.message.includes('invalid auth token'))
+            throw err;
+          this.#invalidate(token);
+          return this.#attempt('POST', path, text, signal, write, await this.#ensureToken(signal));
+        }
       },
     );
   }
@@ -255,13 +330,14 @@ export class Transport {
     body: string | undefined,
     signal: AbortSignal,
     write: boolean,
+    token: string | undefined,
   ): Promise<Json> {
     let lastError: unknown;
     for (let tried = 0; tried < this.#endpoints.length; tried++) {
       const index = (this.#current + tried) % this.#endpoints.length;
       const endpoint = this.#endpoints[index]!;
       try {
-        const result = await this.#request(endpoint, method, path, body, signal, write);
+        const result = await this.#request(endpoint, method, path, body, signal, write, token);
         this.#current = index;
         return result;
       } catch (err) {
@@ -288,12 +364,13 @@ export class Transport {
     body: string | undefined,
     signal: AbortSignal,
     write: boolean,
+    token: string | undefined,
   ): Promise<Json> {
     const res = await endpoint.pool.request({
       method,
       path,
       body: body ?? null,
-      headers: HEADERS,
+      headers: headersFor(token),
       signal,
     });
     const text = await res.body.text();
