@@ -29,7 +29,13 @@ if [ -z "${ETCD_BIN:-}" ] && ! command -v etcd >/dev/null 2>&1; then
     exit 1
   fi
 fi
-# etcd's postinst may try to start a system service; the tests start their own members.
+# The TLS tests make their certificates with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "openssl not found: installing it"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null ||
+    { say "could not install openssl; install it and run again"; exit 1; }
+fi
+
 say "etcd: $("${ETCD_BIN:-etcd}" --version | head -n 1)"
 
 say "installing dependencies"

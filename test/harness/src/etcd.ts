@@ -11,9 +11,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestCertificates } from './certs.js';
 import { freePorts } from './ports.js';
 
 export interface StartOptions {
@@ -23,6 +25,8 @@ export interface StartOptions {
   flags?: string[];
   /** How long to wait for the cluster to become healthy, in ms. Default 30 s. */
   startTimeout?: number;
+  /** Serve clients over TLS with these certificates (see makeCertificates). */
+  tls?: TestCertificates & { clientCertAuth?: boolean };
 }
 
 const DEFAULT_START_TIMEOUT = 30_000;
@@ -69,10 +73,20 @@ export class EtcdMember {
   #bin: string;
   #proc: ChildProcess | undefined;
 
-  constructor(bin: string, name: string, clientPort: number, peerPort: number, dataDir: string) {
+  readonly #tls: StartOptions['tls'];
+
+  constructor(
+    bin: string,
+    name: string,
+    clientPort: number,
+    peerPort: number,
+    dataDir: string,
+    tls?: StartOptions['tls'],
+  ) {
     this.#bin = bin;
+    this.#tls = tls;
     this.name = name;
-    this.clientUrl = `http://127.0.0.1:${clientPort}`;
+    this.clientUrl = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
     this.peerUrl = `http://127.0.0.1:${peerPort}`;
     this.dataDir = dataDir;
     this.#args = [];
@@ -139,15 +153,37 @@ export class EtcdMember {
         throw new Error(`etcd member ${this.name} exited during start:\n${this.log}`);
       }
       try {
-        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
-        if (body.health === 'true') return;
+        if ((await this.#health()) === 'true') return;
       } catch {
         // not up yet
       }
       await sleep(50);
     }
     throw new Error(`etcd member ${this.name} was not healthy within ${timeout} ms:\n${this.log}`);
+  }
+
+  async #health(): Promise<string | undefined> {
+    const tls = this.#tls;
+    if (!tls) {
+      const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      return ((await res.json()) as { health?: string }).health;
+    }
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsGet(
+        `${this.clientUrl}/health`,
+        { ca: tls.ca, cert: tls.clientCert, key: tls.clientKey, timeout: 1000 },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve(text));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+    });
+    return (JSON.parse(body) as { health?: string }).health;
   }
 
   /** @internal kills without waiting; used by the exit hook. */
@@ -231,7 +267,7 @@ export async function startEtcd(options: StartOptions = {}): Promise<EtcdCluster
   const timeout = options.startTimeout ?? DEFAULT_START_TIMEOUT;
   // A port found free may be taken before etcd binds it; try a few times.
   for (let attempt = 1; ; attempt++) {
-    const cluster = await spawnCluster(bin, count, options.flags ?? []);
+    const cluster = await spawnCluster(bin, count, options.flags ?? [], options.tls);
     try {
       await Promise.all(cluster.members.map((m) => m.waitHealthy(timeout)));
       return cluster;
@@ -243,13 +279,20 @@ export async function startEtcd(options: StartOptions = {}): Promise<EtcdCluster
   }
 }
 
-async function spawnCluster(bin: string, count: number, flags: string[]): Promise<EtcdCluster> {
+async function spawnCluster(
+  bin: string,
+  count: number,
+  flags: string[],
+  tls: StartOptions['tls'],
+): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'etcdkit-etcd-'));
   const ports = await freePorts(count * 2);
   const members: EtcdMember[] = [];
   for (let i = 0; i < count; i++) {
     const name = `m${i}`;
-    members.push(new EtcdMember(bin, name, ports[2 * i]!, ports[2 * i + 1]!, join(root, name)));
+    members.push(
+      new EtcdMember(bin, name, ports[2 * i]!, ports[2 * i + 1]!, join(root, name), tls),
+    );
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const token = `etcdkit-${process.pid}-${Date.now()}`;
@@ -267,6 +310,16 @@ async function spawnCluster(bin: string, count: number, flags: string[]): Promis
       '--heartbeat-interval=50',
       '--election-timeout=500',
       '--log-level=warn',
+      ...(tls
+        ? [
+            `--cert-file=${tls.certFile}`,
+            `--key-file=${tls.keyFile}`,
+            // etcd 3.4 demands client certificates whenever it has a trusted CA file.
+            ...(tls.clientCertAuth
+              ? [`--trusted-ca-file=${tls.caFile}`, '--client-cert-auth']
+              : []),
+          ]
+        : []),
       ...flags,
     ]);
   }

@@ -1,3 +1,4 @@
+export { makeCertificates, type TestCertificates } from './certs.js';
 export {
   EtcdCluster,
   EtcdMember,
