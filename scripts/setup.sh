@@ -32,7 +32,8 @@ fi
 # The TLS tests make their certificates with openssl.
 if ! command -v openssl >/dev/null 2>&1; then
   say "openssl not found: installing it"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null ||
+  { as_root apt-get update -qq &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; } ||
     { say "could not install openssl; install it and run again"; exit 1; }
 fi
 
