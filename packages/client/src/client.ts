@@ -3,10 +3,13 @@
  * and exposes the seed API's methods with TypeScript idioms. Each method is a
  * thin wrapper over kv.ts, txn.ts and lease.ts.
  */
+
+import { EventEmitter } from 'eventemitter3';
 import type { Key } from './bytes.js';
 import { KeySpace } from './bytes.js';
 import { type Codec, type CodecName, codecByName } from './codec.js';
 import { Context } from './context.js';
+import type { EndpointEvents } from './endpoints.js';
 import { InvalidArgumentError } from './errors.js';
 import { KeepaliveHub } from './keepalive-hub.js';
 import type { KeyValue } from './key-value.js';
@@ -108,7 +111,7 @@ export interface VersionInfo {
   cluster: string;
 }
 
-export class Etcd<V = unknown> {
+export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   readonly #ctx: Context<V>;
   readonly #transport: Transport;
   readonly #watchHub: SocketWatchHub | HttpWatchHub;
@@ -116,6 +119,7 @@ export class Etcd<V = unknown> {
   #shared: Promise<Session> | undefined;
 
   constructor(options: EtcdOptions<V> = {}) {
+    super();
     checkOptions('Etcd', options, CLIENT_OPTIONS);
     const codec = resolveCodec(options.codec);
     const timeout = positiveInt(options.timeout, DEFAULT_TIMEOUT_MS, 'timeout', true);
@@ -172,6 +176,9 @@ export class Etcd<V = unknown> {
       );
     }
     this.#keepaliveHub = new KeepaliveHub(this.#transport);
+    const endpoints = this.#transport.endpointSet;
+    endpoints.on('endpoint-down', (url, error) => this.emit('endpoint-down', url, error));
+    endpoints.on('endpoint-up', (url) => this.emit('endpoint-up', url));
   }
 
   /** The endpoints this client talks to. */

@@ -21,6 +21,7 @@ export {
   jsonCodec,
   stringCodec,
 } from './codec.js';
+export type { EndpointEvents } from './endpoints.js';
 export {
   AuthenticationError,
   ClientClosedError,

@@ -11,7 +11,9 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import pRetry from 'p-retry';
+import type { Pool } from 'undici';
+import { type Endpoint, EndpointSet } from './endpoints.js';
 import {
   AuthenticationError,
   ClientClosedError,
@@ -66,6 +68,31 @@ export const DEFAULT_TOKEN_REFRESH_MS = 240_000;
 const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 const HEADERS = { 'content-type': 'application/json' };
 const NOT_SENT = () => false;
+/** The abort reason of a call whose deadline passed. */
+const DEADLINE = Symbol('deadline');
+
+/** Retries before a call gives up (each also bounded by the deadline). */
+const MAX_RETRIES = 4;
+
+/**
+ * Retries cost a token; successful calls earn a tenth of one back. A cluster
+ * that keeps failing drains the budget, and calls then fail at once instead of
+ * multiplying the load on it.
+ */
+class RetryBudget {
+  static readonly MAX = 20;
+  #tokens = RetryBudget.MAX;
+
+  spend(): boolean {
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
+  }
+
+  earn(): void {
+    this.#tokens = Math.min(RetryBudget.MAX, this.#tokens + 0.1);
+  }
+}
 
 function headersFor(token: string | undefined): Record<string, string> {
   return token === undefined ? HEADERS : { ...HEADERS, authorization: token };
@@ -85,21 +112,17 @@ export function apiPrefixFor(serverVersion: string): string {
   return '/v3';
 }
 
-interface Endpoint {
-  url: string;
-  pool: Pool;
-}
-
 export class Transport {
-  readonly #endpoints: Endpoint[];
+  /** Endpoints and their health; `on('endpoint-down' | 'endpoint-up')` reports changes. */
+  readonly endpointSet: EndpointSet;
   readonly #timeout: number;
   readonly #tls: TlsOptions | undefined;
   readonly #auth: AuthOptions | undefined;
   #token: { value: string; at: number } | undefined;
+  readonly #budget = new RetryBudget();
   #authenticating: Promise<string> | undefined;
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
-  #current = 0;
   #closed = false;
 
   constructor(options: TransportOptions) {
@@ -107,18 +130,11 @@ export class Transport {
     this.#tls = options.tls;
     this.#auth = options.auth;
     this.#apiPrefix = options.apiPrefix;
-    this.#endpoints = options.endpoints.map((url) => ({
-      url,
-      pool: new Pool(url, {
-        connections: options.connections,
-        pipelining: 1,
-        connect: { ...(options.tls ?? {}) },
-      }),
-    }));
+    this.endpointSet = new EndpointSet(options.endpoints, options.connections, options.tls);
   }
 
   get endpoints(): string[] {
-    return this.#endpoints.map((e) => e.url);
+    return this.endpointSet.list.map((e) => e.url);
   }
 
   /**
@@ -145,14 +161,12 @@ export class Transport {
 
   /** The endpoint calls go to first: the last one that answered. */
   get currentEndpoint(): string {
-    return this.#endpoints[this.#current]!.url;
+    return this.endpointSet.current.url;
   }
 
   /** Moves streams and calls on to the next endpoint after `url` failed. */
-  rotateFrom(url: string): void {
-    if (this.#endpoints[this.#current]?.url === url) {
-      this.#current = (this.#current + 1) % this.#endpoints.length;
-    }
+  rotateFrom(url: string, error: Error = new UnavailableError(`${url} failed`)): void {
+    this.endpointSet.failed(url, error);
   }
 
   /** The TLS settings, for streams that open their own connections. */
@@ -213,7 +227,7 @@ export class Transport {
     if (this.#closed) throw new ClientClosedError('the client is closed');
     const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
     const token = await this.#ensureToken(signal);
-    const endpoint = this.#endpoints[this.#current]!;
+    const endpoint = this.endpointSet.current;
     try {
       const res = await endpoint.pool.request({
         method: 'POST',
@@ -233,7 +247,8 @@ export class Transport {
       }
       return res.body;
     } catch (err) {
-      if (!(err instanceof EtcdError) && !signal.aborted) this.rotateFrom(endpoint.url);
+      if (!(err instanceof EtcdError) && !signal.aborted)
+        this.endpointSet.failed(endpoint, err as Error);
       throw err;
     }
   }
@@ -256,17 +271,43 @@ export class Transport {
         const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
         const path = `${prefix}/${method}`;
         const text = JSON.stringify(body);
-        const token = await this.#ensureToken(signal);
-        sent = true;
-        try {
-          return await this.#attempt('POST', path, text, signal, write, token);
-        } catch (err) {
-          // An expired token is refused before anything is applied: fetch a new one, once.
-          if (!(err instanceof AuthenticationError) || !err.message.includes('invalid auth token'))
-            throw err;
-          this.#invalidate(token);
-          return this.#attempt('POST', path, text, signal, write, await this.#ensureToken(signal));
-        }
+        const once = async () => {
+          const token = await this.#ensureToken(signal);
+          sent = true;
+          try {
+            return await this.#attempt('POST', path, text, signal, write, token);
+          } catch (err) {
+            // An expired token is refused before anything is applied: fetch a new one, once.
+            if (
+              !(err instanceof AuthenticationError) ||
+              !err.message.includes('invalid auth token')
+            ) {
+              throw err;
+            }
+            this.#invalidate(token);
+            return this.#attempt(
+              'POST',
+              path,
+              text,
+              signal,
+              write,
+              await this.#ensureToken(signal),
+            );
+          }
+        };
+        // Retry what is safe to retry (reads; writes that provably never left), with
+        // backoff, within the deadline and the retry budget.
+        const result = await pRetry(once, {
+          retries: MAX_RETRIES,
+          minTimeout: 25,
+          maxTimeout: 1_000,
+          randomize: true,
+          signal,
+          shouldRetry: ({ error }) =>
+            error instanceof EtcdError && error.retryable && this.#budget.spend(),
+        });
+        this.#budget.earn();
+        return result;
       },
     );
   }
@@ -293,7 +334,7 @@ export class Transport {
       timeout > 0
         ? setTimeout(() => {
             timedOut = true;
-            controller.abort();
+            controller.abort(DEADLINE);
           }, timeout)
         : undefined;
     const onAbort = () => controller.abort();
@@ -333,16 +374,27 @@ export class Transport {
     token: string | undefined,
   ): Promise<Json> {
     let lastError: unknown;
-    for (let tried = 0; tried < this.#endpoints.length; tried++) {
-      const index = (this.#current + tried) % this.#endpoints.length;
-      const endpoint = this.#endpoints[index]!;
+    for (const endpoint of this.endpointSet.order()) {
       try {
         const result = await this.#request(endpoint, method, path, body, signal, write, token);
-        this.#current = index;
+        this.endpointSet.succeeded(endpoint);
         return result;
       } catch (err) {
-        if (err instanceof EtcdError || signal.aborted) throw err;
+        if (signal.aborted) {
+          // A member that let the deadline pass is avoided by the next calls.
+          if (signal.reason === DEADLINE)
+            this.endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
+          throw err;
+        }
+        if (err instanceof UnavailableError && !err.indeterminate) {
+          // etcd refused it (no leader, not ready): nothing was applied; try the next member.
+          this.endpointSet.failed(endpoint, err);
+          lastError = err;
+          continue;
+        }
+        if (err instanceof EtcdError) throw err;
         lastError = err;
+        this.endpointSet.failed(endpoint, err as Error);
         if (write && !NEVER_SENT.has(errorCode(err))) {
           throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
             cause: err,
@@ -396,7 +448,7 @@ export class Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all(this.#endpoints.map((e) => e.pool.close()));
+    await this.endpointSet.close();
   }
 }
 

@@ -1,0 +1,127 @@
+/**
+ * The endpoints of a client and what is known of their health.
+ *
+ * How it works: calls go to the endpoint that answered last. An endpoint that
+ * fails (refused, reset, hung past a deadline, no leader) is marked down for a
+ * while, longer after repeated failures, and calls try healthy endpoints
+ * first; a down endpoint is still tried when every endpoint is down. While any
+ * endpoint is down, a prober asks its `/health` every second and marks it up
+ * again when it answers healthy. Changes are emitted as `endpoint-down` and
+ * `endpoint-up`.
+ */
+import { performance } from 'node:perf_hooks';
+import { EventEmitter } from 'eventemitter3';
+import { Pool } from 'undici';
+import type { TlsOptions } from './transport.js';
+
+export interface EndpointEvents {
+  /** Calls to `url` failed; it is avoided until it answers again. */
+  'endpoint-down': [url: string, error: Error];
+  /** `url` answered again. */
+  'endpoint-up': [url: string];
+}
+
+export interface Endpoint {
+  readonly url: string;
+  readonly pool: Pool;
+  /** Monotonic time until which the endpoint counts as down (0: up). */
+  downUntil: number;
+  /** Consecutive failures, for the back-off of `downUntil`. */
+  failures: number;
+}
+
+const DOWN_BASE_MS = 1_000;
+const DOWN_MAX_MS = 30_000;
+const PROBE_EVERY_MS = 1_000;
+const PROBE_TIMEOUT_MS = 1_000;
+
+export class EndpointSet extends EventEmitter<EndpointEvents> {
+  readonly list: readonly Endpoint[];
+  #current = 0;
+  #prober: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(urls: string[], connections: number, tls: TlsOptions | undefined) {
+    super();
+    this.list = urls.map((url) => ({
+      url,
+      pool: new Pool(url, { connections, pipelining: 1, connect: { ...(tls ?? {}) } }),
+      downUntil: 0,
+      failures: 0,
+    }));
+  }
+
+  /** The endpoint a new stream or call should use first. */
+  get current(): Endpoint {
+    return this.order()[0]!;
+  }
+
+  /** Every endpoint once: healthy ones from the current on, then the down ones. */
+  order(): Endpoint[] {
+    const now = performance.now();
+    const rotated = this.list.map((_, i) => this.list[(this.#current + i) % this.list.length]!);
+    return [
+      ...rotated.filter((e) => e.downUntil <= now),
+      ...rotated.filter((e) => e.downUntil > now),
+    ];
+  }
+
+  succeeded(endpoint: Endpoint): void {
+    this.#current = this.list.indexOf(endpoint);
+    if (endpoint.failures > 0 || endpoint.downUntil > 0) this.#markUp(endpoint);
+  }
+
+  failed(endpoint: Endpoint | string, error: Error): void {
+    const e = typeof endpoint === 'string' ? this.list.find((x) => x.url === endpoint) : endpoint;
+    if (!e || this.#closed) return;
+    const wasUp = e.downUntil <= performance.now();
+    e.failures++;
+    e.downUntil = performance.now() + Math.min(DOWN_MAX_MS, DOWN_BASE_MS * 2 ** (e.failures - 1));
+    if (this.list[this.#current] === e) this.#current = (this.#current + 1) % this.list.length;
+    if (wasUp) this.emit('endpoint-down', e.url, error);
+    this.#startProbing();
+  }
+
+  #markUp(e: Endpoint): void {
+    const wasDown = e.downUntil > 0;
+    e.failures = 0;
+    e.downUntil = 0;
+    if (wasDown) this.emit('endpoint-up', e.url);
+  }
+
+  #startProbing(): void {
+    if (this.#prober || this.#closed || this.list.length < 2) return;
+    this.#prober = setInterval(() => void this.#probe(), PROBE_EVERY_MS);
+    this.#prober.unref();
+  }
+
+  async #probe(): Promise<void> {
+    const down = this.list.filter((e) => e.downUntil > 0);
+    if (down.length === 0) {
+      clearInterval(this.#prober);
+      this.#prober = undefined;
+      return;
+    }
+    await Promise.all(
+      down.map(async (e) => {
+        try {
+          const res = await e.pool.request({
+            method: 'GET',
+            path: '/health',
+            signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+          });
+          const body = (await res.body.json()) as { health?: unknown };
+          if (body.health === 'true' && !this.#closed) this.#markUp(e);
+        } catch {
+          // still down
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#prober);
+    await Promise.all(this.list.map((e) => e.pool.close()));
+  }
+}
