@@ -223,7 +223,12 @@ export class Transport {
    * Opens a streaming `POST <apiPrefix>/<method>` on the current endpoint and
    * returns its body. No body timeout: the stream's owner watches for stalls.
    */
-  async stream(method: string, body: Json, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
+  async stream(
+    method: string,
+    body: Json,
+    signal: AbortSignal,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<AsyncIterable<Buffer>> {
     if (this.#closed) throw new ClientClosedError('the client is closed');
     const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
     const token = await this.#ensureToken(signal);
@@ -233,7 +238,7 @@ export class Transport {
         method: 'POST',
         path: `${prefix}/${method}`,
         body: JSON.stringify(body),
-        headers: headersFor(token),
+        headers: { ...headersFor(token), ...extraHeaders },
         signal,
         bodyTimeout: 0,
         headersTimeout: this.#timeout || undefined,
@@ -250,6 +255,32 @@ export class Transport {
       if (!(err instanceof EtcdError) && !signal.aborted)
         this.endpointSet.failed(endpoint, err as Error);
       throw err;
+    }
+  }
+
+  /**
+   * Whether the member at `url` reports a raft leader. Only an explicit "no
+   * leader" answer is false; an unreachable member is the stream's own concern.
+   */
+  async hasLeader(url: string): Promise<boolean> {
+    const endpoint = this.endpointSet.list.find((e) => e.url === url);
+    if (!endpoint || this.#closed) return true;
+    try {
+      const prefix = await this.apiPrefix();
+      const token = await this.#ensureToken(AbortSignal.timeout(this.#timeout || 5_000));
+      const status = await this.#request(
+        endpoint,
+        'POST',
+        `${prefix}/maintenance/status`,
+        '{}',
+        AbortSignal.timeout(this.#timeout || 5_000),
+        false,
+        token,
+      );
+      const leader = str(status.leader, 'leader');
+      return leader !== '' && leader !== '0';
+    } catch (err) {
+      return !(err instanceof EtcdError && err.message.includes('no leader'));
     }
   }
 

@@ -29,6 +29,7 @@ export interface WatchTimings {
 type AnyWatcher = HubWatcher;
 
 const MAX_BACKOFF_MS = 3_000;
+const REQUIRE_LEADER = { 'grpc-metadata-hasleader': 'true' };
 
 function backoff(attempt: number): number {
   const base = Math.min(MAX_BACKOFF_MS, 50 * 2 ** attempt);
@@ -128,6 +129,8 @@ interface Connection {
   progressSent: number;
   /** IDs whose create request was sent and not yet answered, oldest first. */
   pending: number[];
+  /** When the member was last asked whether it has a leader. */
+  leaderChecked: number;
 }
 
 export class SocketWatchHub extends BaseHub {
@@ -184,6 +187,7 @@ export class SocketWatchHub extends BaseHub {
       lastMessage: Date.now(),
       progressSent: 0,
       pending: [],
+      leaderChecked: Date.now(),
     };
     this.#conn = conn;
     this.socketsOpened++;
@@ -265,6 +269,15 @@ export class SocketWatchHub extends BaseHub {
         conn.progressSent = now;
         this.#send(conn, { progress_request: {} });
       }
+      // A member cut off from the quorum still answers progress requests but sees
+      // no new revisions; the WebSocket proxy cannot ask it to cancel (hasleader),
+      // so ask the member itself whether it has a leader.
+      if (now - conn.leaderChecked > this.#timings.progressInterval) {
+        conn.leaderChecked = now;
+        void this.transport.hasLeader(conn.url).then((ok) => {
+          if (!ok) this.#broken(conn, new UnavailableError(`${conn.url} has no leader`));
+        });
+      }
     }, every);
     this.#ticker.unref();
   }
@@ -332,6 +345,8 @@ export class HttpWatchHub extends BaseHub {
           'watch',
           { create_request: watcher.createRequest() },
           controller.signal,
+          // Ask the member to end the stream when it loses its leader, rather than go quiet.
+          REQUIRE_LEADER,
         );
         const parser = new NdjsonParser();
         failure = new UnavailableError('the watch stream ended');
