@@ -1,0 +1,327 @@
+/**
+ * `Election` elects one leader among replicas with the keys and algorithm of
+ * etcd's Go `concurrency.Election`, so Go services and `etcdctl elect NAME`
+ * take part in the same elections.
+ *
+ * How it works: a candidate puts `<name>/<lease ID in hex>` on its session's
+ * lease, unless that key exists already (an earlier run on the same lease),
+ * in which case it keeps the key and proclaims its new value on it. The
+ * oldest key (lowest create revision) leads, and its create revision is the
+ * fencing token. A candidate waits for the key created just before its own to
+ * be deleted, then looks again, until none older remains; then it checks that
+ * its own key outlived the wait. An aborted or failed campaign deletes its
+ * key, so no ghost candidate stays in line.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type CallOptions,
+  ClientClosedError,
+  Compare,
+  type Etcd,
+  InvalidArgumentError,
+  type KeyValue,
+  Op,
+  queueKey,
+  type Session,
+  waitForPredecessors,
+} from '@etcdkit/client';
+import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
+import {
+  type ElectionValue,
+  type LeaderInfo,
+  putValue,
+  sameBytes,
+  toLeaderInfo,
+  valueBytes,
+} from './leader-info.js';
+import { Leadership } from './leadership.js';
+import { observeLeader } from './observe.js';
+
+export interface ElectionOptions {
+  /**
+   * The session whose lease holds this replica's key. Default: the client's
+   * shared session (`client.sharedSession()`), taken anew at each campaign, so
+   * a campaign after a lost session starts on a fresh lease.
+   */
+  session?: Session;
+}
+
+export interface CampaignOptions {
+  /** Gives up the campaign: the candidate's key is deleted and the call rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+export interface ResumeOptions extends CallOptions {
+  /** The token the leadership had before the restart; another one is a NotLeaderError. */
+  token?: bigint;
+}
+
+export interface ObserveOptions {
+  /** Ends the iteration: the pending `next()` rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+const ELECTION_OPTIONS = new Set(['session']);
+const CAMPAIGN_OPTIONS = new Set(['signal']);
+const RESUME_OPTIONS = new Set(['signal', 'timeout', 'token']);
+const LEADER_OPTIONS = new Set(['signal', 'timeout']);
+const OBSERVE_OPTIONS = new Set(['signal']);
+
+/** Keys each session campaigns with right now, across every Election of the process. */
+const campaigning = new WeakMap<Session, Set<string>>();
+
+export class Election {
+  /** The election's name, as given; keys live under `<name>/`. */
+  readonly name: string;
+  /** `<name>/`, the prefix of every candidate's key. */
+  readonly prefix: string;
+  readonly #client: Etcd<unknown>;
+  readonly #session: Session | undefined;
+
+  /**
+   * An election on `name`, kept by `session` (its lease holds this replica's
+   * key), or by the client's shared session when a client is given.
+   */
+  constructor(target: Etcd<unknown> | Session, name: string, options: ElectionOptions = {}) {
+    // Checked by shape, not class, so two copies of the client package still work together.
+    if (isSession(target)) {
+      if (options.session !== undefined) {
+        throw new InvalidArgumentError('new Election(session, name): the session is given twice');
+      }
+      options = { ...options, session: target };
+    }
+    const client: Etcd<unknown> = isSession(target) ? target.client : target;
+    if (typeof client?.txn !== 'function' || typeof client.sharedSession !== 'function')
+      throw new InvalidArgumentError('new Election(client, name): client must be an Etcd client');
+    checkOptions('Election', options, ELECTION_OPTIONS);
+    if (options.session !== undefined && !isSession(options.session))
+      throw new InvalidArgumentError('the session option must be a Session');
+    if (typeof name !== 'string' || name.length === 0)
+      throw new InvalidArgumentError('an election name is a non-empty string');
+    if (name.endsWith('/')) {
+      throw new InvalidArgumentError(
+        `election name ${JSON.stringify(name)} ends with "/": keys are "<name>/<lease>", give the name without it`,
+      );
+    }
+    this.#client = client;
+    this.#session = options.session;
+    this.name = name;
+    this.prefix = `${name}/`;
+  }
+
+  /**
+   * Resolves when this replica leads, with the handle of its leadership.
+   * Waits as long as older candidates remain; rejects with the session's
+   * SessionExpiredError if the lease is lost first.
+   */
+  async campaign(value: ElectionValue, options: CampaignOptions = {}): Promise<Leadership> {
+    checkOptions('campaign', options, CAMPAIGN_OPTIONS);
+    const bytes = valueBytes(value);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const session = await this.#sessionFor(signal);
+    session.signal.throwIfAborted();
+    const key = queueKey(this.prefix, session.lease);
+    const release = claim(session, key, this.name);
+    try {
+      return await this.#campaign(session, key, bytes, signal, release);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  async #campaign(
+    session: Session,
+    key: string,
+    bytes: Uint8Array,
+    signal: AbortSignal | undefined,
+    release: () => void,
+  ): Promise<Leadership> {
+    // Waiting also ends when the lease is lost: a key without a lease leads nothing.
+    const wait = signal ? AbortSignal.any([signal, session.signal]) : session.signal;
+    let token: bigint;
+    let seen: { kv: KeyValue<unknown> | undefined; revision: bigint };
+    try {
+      token = await this.#join(session, key, bytes, wait);
+      await waitForPredecessors(this.#client, this.prefix, token, { signal: wait });
+      seen = await this.#readOwnKey(key, wait);
+    } catch (err) {
+      // As Go's campaign resigns on cancel, and more: a campaign that did not
+      // win leaves no candidate behind, or it would lead with nobody acting.
+      await this.#withdraw(key);
+      throw wait.aborted ? wait.reason : err;
+    }
+    // The lease may have expired while waiting, taking the key with it.
+    if (seen.kv?.createRevision !== token) {
+      if (!session.alive) throw session.signal.reason;
+      throw new NotLeaderError(`${key} was deleted while it waited to lead ${this.name}`);
+    }
+    if (!session.alive) {
+      await this.#withdraw(key);
+      throw session.signal.reason;
+    }
+    return new Leadership({
+      client: this.#client,
+      session,
+      key,
+      token,
+      revision: seen.revision,
+      onEnd: release,
+    });
+  }
+
+  /** Creates the candidate's key, or reuses it with the new value. Returns its create revision. */
+  async #join(session: Session, key: string, bytes: Uint8Array, signal: AbortSignal) {
+    const r = await this.#client
+      .txn()
+      .if(Compare.createRevision(key, '=', 0n))
+      .success(putValue(key, bytes, session.lease))
+      .failure(Op.get(key))
+      .commit({ signal });
+    // The put's revision is the txn's: the new key's create revision.
+    if (r.succeeded) return r.revision;
+    const existing = r.results[0]?.type === 'range' ? r.results[0].kvs[0] : undefined;
+    if (!existing) throw new NotLeaderError(`${key} vanished while joining ${this.name}`);
+    if (!sameBytes(existing.valueBytes, bytes)) {
+      const p = await this.#client
+        .txn()
+        .if(Compare.createRevision(key, '=', existing.createRevision))
+        .success(putValue(key, bytes, session.lease))
+        .commit({ signal });
+      if (!p.succeeded) throw new NotLeaderError(`${key} vanished while joining ${this.name}`);
+    }
+    return existing.createRevision;
+  }
+
+  /** Deletes the candidate's key; tried a few times, since it may otherwise wait its turn and lead nobody. */
+  async #withdraw(key: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.delete(key);
+        return;
+      } catch (err) {
+        if (err instanceof ClientClosedError || attempt >= WITHDRAW_ATTEMPTS) return;
+        await sleep(WITHDRAW_PAUSE_MS * attempt);
+      }
+    }
+  }
+
+  async #readOwnKey(key: string, signal: AbortSignal) {
+    const r = await this.#client.txn().success(Op.get(key)).commit({ signal });
+    const kv = r.results[0]?.type === 'range' ? r.results[0].kvs[0] : undefined;
+    return { kv, revision: r.revision };
+  }
+
+  /**
+   * Takes back the leadership this session's lease already holds, as Go's
+   * `ResumeElection`: after a restart, with `client.session({ lease })`.
+   * Rejects with NotLeaderError if the lease has no key here, if the key's
+   * token is not `token`, or if an older candidate leads (then `campaign`
+   * with the same session waits its turn on the same key).
+   */
+  async resume(options: ResumeOptions = {}): Promise<Leadership> {
+    checkOptions('resume', options, RESUME_OPTIONS);
+    const { token, ...call } = options;
+    if (token !== undefined && typeof token !== 'bigint')
+      throw new InvalidArgumentError('resume: token must be a bigint');
+    const session = await this.#sessionFor(call.signal);
+    session.signal.throwIfAborted();
+    const key = queueKey(this.prefix, session.lease);
+    const release = claim(session, key, this.name);
+    try {
+      const r = await this.#client
+        .txn()
+        .success(Op.get(key), Op.readdir(this.prefix, OLDEST_FIRST))
+        .commit(call);
+      const [own, oldest] = r.results;
+      const kv = own?.type === 'range' ? own.kvs[0] : undefined;
+      const head = oldest?.type === 'range' ? oldest.kvs[0] : undefined;
+      if (!kv)
+        throw new NotLeaderError(`lease ${session.lease.toString(16)} has no key in ${this.name}`);
+      if (token !== undefined && kv.createRevision !== token)
+        throw new NotLeaderError(`${key} has token ${kv.createRevision}, not ${token}`);
+      if (head && head.createRevision !== kv.createRevision)
+        throw new NotLeaderError(`${key} is a candidate, but ${head.key} leads ${this.name}`);
+      return new Leadership({
+        client: this.#client,
+        session,
+        key,
+        token: kv.createRevision,
+        revision: r.revision,
+        onEnd: release,
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** The current leader, or undefined when nobody campaigns. */
+  async leader(options: CallOptions = {}): Promise<LeaderInfo | undefined> {
+    checkOptions('leader', options, LEADER_OPTIONS);
+    const r = await this.#client.readdir(this.prefix, { ...OLDEST_FIRST, ...options });
+    const kv = r.kvs[0];
+    return kv ? toLeaderInfo(kv) : undefined;
+  }
+
+  /**
+   * The leader now (if any), then every change of leader or of its value, in
+   * order and once each, across reconnects. A time without leader yields
+   * nothing; the next leader is yielded when it comes. Leave the loop or
+   * abort `signal` to stop.
+   */
+  async *observe(options: ObserveOptions = {}): AsyncGenerator<LeaderInfo, void, undefined> {
+    checkOptions('observe', options, OBSERVE_OPTIONS);
+    yield* observeLeader(this.#client, this.prefix, options.signal);
+  }
+
+  async #sessionFor(signal: AbortSignal | undefined): Promise<Session> {
+    return this.#session ?? this.#client.sharedSession({ signal });
+  }
+}
+
+/** A withdrawal that fails this often (etcd unreachable) leaves the key to its lease's end. */
+const WITHDRAW_ATTEMPTS = 3;
+const WITHDRAW_PAUSE_MS = 200;
+
+const OLDEST_FIRST = { sortTarget: 'createRevision', sortOrder: 'ascend', limit: 1 } as const;
+
+function isSession(value: unknown): value is Session {
+  const s = value as Partial<Session> | undefined;
+  return typeof s?.lease === 'bigint' && s.signal instanceof AbortSignal;
+}
+
+/** Registers a campaign of `session` on `key`; returns its release, to call once. */
+function claim(session: Session, key: string, name: string): () => void {
+  let keys = campaigning.get(session);
+  if (!keys) {
+    keys = new Set();
+    campaigning.set(session, keys);
+  }
+  if (keys.has(key)) {
+    throw new AlreadyCampaigningError(
+      `lease ${session.lease.toString(16)} already campaigns in ${name}: resign first, or use another session`,
+    );
+  }
+  keys.add(key);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    keys.delete(key);
+  };
+}
+
+/** Rejects option names the method does not know, so a typo never goes unnoticed. */
+function checkOptions(method: string, options: object, allowed: ReadonlySet<string>): void {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError(`${method}: options must be an object`);
+  for (const name of Object.keys(options)) {
+    if (!allowed.has(name)) {
+      throw new InvalidArgumentError(
+        `${method}: unknown option "${name}" (known: ${[...allowed].join(', ')})`,
+      );
+    }
+  }
+}

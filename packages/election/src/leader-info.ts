@@ -1,0 +1,62 @@
+/**
+ * What an election stores and reports. Values are stored as raw bytes, never
+ * through the client's codec, because `etcdctl elect` and Go services store
+ * the proposal as a plain string: a JSON-encoded `"a"` would read as `"a"`
+ * with its quotes on their side.
+ */
+import { InvalidArgumentError, type KeyValue, type Op } from '@etcdkit/client';
+
+/** A proposal: text (stored as UTF-8) or bytes (stored as they are). */
+export type ElectionValue = string | Uint8Array;
+
+/** The leader of an election at one revision. */
+export interface LeaderInfo {
+  /** The leader's key, `<name>/<lease ID in hex>` (without the client's keyPrefix). */
+  readonly key: string;
+  /** The proclaimed value as UTF-8 text (invalid sequences become U+FFFD). */
+  readonly value: string;
+  /** The proclaimed value's exact bytes. */
+  readonly valueBytes: Uint8Array;
+  /** The key's create revision: the fencing token of this leadership. */
+  readonly token: bigint;
+  /** The revision of the last proclaim (or of the campaign that created the key). */
+  readonly modRevision: bigint;
+  /** The leader's lease ID. */
+  readonly lease: bigint;
+}
+
+const decoder = new TextDecoder();
+
+/** A stored pair as a `LeaderInfo`. */
+export function toLeaderInfo(kv: KeyValue<unknown>): LeaderInfo {
+  return {
+    key: kv.key,
+    value: decoder.decode(kv.valueBytes),
+    valueBytes: kv.valueBytes,
+    token: kv.createRevision,
+    modRevision: kv.modRevision,
+    lease: kv.lease,
+  };
+}
+
+/** The bytes to store for a proposal; anything but text or bytes is refused. */
+export function valueBytes(value: ElectionValue): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return value;
+  throw new InvalidArgumentError(
+    `an election value is a string or a Uint8Array, got ${value === null ? 'null' : typeof value}`,
+  );
+}
+
+/** Whether two byte strings are equal. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/**
+ * A put of raw bytes on the session's lease. The client's `Op` descriptor
+ * carries them in `raw`, which its encoder stores as is, past the codec.
+ */
+export function putValue(key: string, bytes: Uint8Array, lease: bigint): Op {
+  return { type: 'put', key, value: undefined, options: { lease }, raw: bytes };
+}

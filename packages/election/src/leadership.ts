@@ -1,0 +1,222 @@
+/**
+ * A `Leadership` is the handle of a won campaign: the leader's key, its
+ * fencing token, and a signal that aborts when leading ends.
+ *
+ * How it works: leading means owning the oldest key under the election's
+ * prefix. That ends when the session's lease is (or may be) lost, or when the
+ * key is deleted by anyone: a resign, an expiry etcd saw first, an operator.
+ * A watch on the key (deletes only), from the revision at which the key was
+ * last seen leading, catches the latter, and the client's watcher resumes it
+ * after reconnects without a gap. Every write of the leader (proclaim, resign,
+ * and the caller's writes guarded by `guard()`) compares the key's create
+ * revision with the token, so a replica that only believes it leads changes
+ * nothing.
+ */
+import {
+  type CallOptions,
+  Compare,
+  type Etcd,
+  Op,
+  type Session,
+  WatchCompactedError,
+} from '@etcdkit/client';
+import { EventEmitter } from 'eventemitter3';
+import { NotLeaderError } from './errors.js';
+import { type ElectionValue, putValue, valueBytes } from './leader-info.js';
+
+export interface LeadershipEvents {
+  /** Leading ended without a resign: the session was lost or the key deleted. */
+  lost: [error: Error];
+}
+
+/** @internal what `Election` hands to a new `Leadership`. */
+export interface LeadershipInit {
+  client: Etcd<unknown>;
+  session: Session;
+  key: string;
+  token: bigint;
+  /** The revision at which the key was seen leading; it is watched from the next. */
+  revision: bigint;
+  /** Called once when leading ends, however it ends. */
+  onEnd: () => void;
+}
+
+export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncDisposable {
+  /** The leader's key, `<name>/<lease ID in hex>`. */
+  readonly key: string;
+  /** The key's create revision: strictly greater than every earlier leader's token. */
+  readonly token: bigint;
+  /** The lease the key is attached to (the session's). */
+  readonly lease: bigint;
+  readonly #client: Etcd<unknown>;
+  readonly #session: Session;
+  readonly #abort = new AbortController();
+  readonly #stopWatch = new AbortController();
+  readonly #onEnd: () => void;
+  readonly #onSessionLost = () => this.#lose(this.#session.signal.reason as Error);
+  #lost: Error | undefined;
+  #resigned = false;
+  #deleteSent = false;
+  #resigning: Promise<void> | undefined;
+
+  /** @internal returned by `Election.campaign()` and `Election.resume()`. */
+  constructor(init: LeadershipInit) {
+    super();
+    this.#client = init.client;
+    this.#session = init.session;
+    this.key = init.key;
+    this.token = init.token;
+    this.lease = init.session.lease;
+    this.#onEnd = init.onEnd;
+    if (init.session.signal.aborted) {
+      this.#onSessionLost();
+      return;
+    }
+    init.session.signal.addEventListener('abort', this.#onSessionLost, { once: true });
+    void this.#watchKey(init.revision + 1n);
+  }
+
+  /** Aborts when leading ends: session lost, key deleted, or resigned. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** True until leading ends. */
+  get leading(): boolean {
+    return !this.#abort.signal.aborted;
+  }
+
+  /**
+   * A comparison that holds only while this leadership's key exists with its
+   * token: add it to a txn (`txn().if(leadership.guard())`) to fence a write.
+   */
+  guard(): Compare {
+    return Compare.createRevision(this.key, '=', this.token);
+  }
+
+  /** Replaces the leader's value, only if this replica still leads. */
+  async proclaim(value: ElectionValue, options: CallOptions = {}): Promise<void> {
+    const bytes = valueBytes(value);
+    if (!this.leading) throw this.#notLeader('proclaim');
+    const r = await this.#client
+      .txn()
+      .if(this.guard())
+      .success(putValue(this.key, bytes, this.lease))
+      .commit(options);
+    if (!r.succeeded) {
+      const err = new NotLeaderError(`${this.key} (token ${this.token}) no longer exists`);
+      this.#lose(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Gives up leading: deletes the key if it still has this token, so the next
+   * candidate takes over at once. Resolves again on later calls; rejects with
+   * NotLeaderError if leading had already been lost.
+   */
+  resign(options: CallOptions = {}): Promise<void> {
+    this.#resigning ??= this.#resign(options).catch((err: unknown) => {
+      // A failed request may be tried again; a NotLeaderError is final.
+      if (!(err instanceof NotLeaderError)) this.#resigning = undefined;
+      throw err;
+    });
+    return this.#resigning;
+  }
+
+  async #resign(options: CallOptions): Promise<void> {
+    const lost = this.#lost;
+    if (!this.#resigned) {
+      this.#resigned = true;
+      if (!lost) this.#end(new NotLeaderError(`${this.key} resigned`));
+    }
+    let deleted: boolean;
+    try {
+      const r = await this.#client
+        .txn()
+        .if(this.guard())
+        .success(Op.delete(this.key))
+        .commit(options);
+      deleted = r.succeeded;
+    } catch (err) {
+      // Lost already: the delete was only a courtesy to the next candidate.
+      if (lost) throw this.#notLeader('resign');
+      this.#deleteSent = true;
+      throw err;
+    }
+    if (lost) throw this.#notLeader('resign');
+    // After a failed attempt the key may be gone because that attempt did delete it.
+    if (!deleted && !this.#deleteSent)
+      throw new NotLeaderError(`${this.key} (token ${this.token}) no longer exists`);
+  }
+
+  /** Resigns; a leadership already lost is simply let go. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.resign().catch((err: unknown) => {
+      if (!(err instanceof NotLeaderError)) throw err;
+    });
+  }
+
+  #notLeader(what: string): NotLeaderError {
+    return new NotLeaderError(`${what}: ${this.key} (token ${this.token}) no longer leads`, {
+      cause: this.#lost ?? this.#abort.signal.reason,
+    });
+  }
+
+  /** Watches the key for deletes until leading ends. */
+  async #watchKey(from: bigint): Promise<void> {
+    const signal = this.#stopWatch.signal;
+    for (let start = from; ; ) {
+      try {
+        await using watcher = await this.#client.watch(this.key, {
+          startRevision: start,
+          filters: ['noPut'],
+          signal,
+        });
+        for await (const batch of watcher) {
+          if (batch.events.some((e) => e.type === 'delete')) {
+            this.#lose(new NotLeaderError(`${this.key} (token ${this.token}) was deleted`));
+            return;
+          }
+        }
+        if (signal.aborted) return;
+        this.#lose(new NotLeaderError(`the watch on ${this.key} ended (was the client closed?)`));
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (!(err instanceof WatchCompactedError)) {
+          this.#lose(new NotLeaderError(`${this.key} can no longer be watched`, { cause: err }));
+          return;
+        }
+        // Deletes in the compacted span are gone from history: look at the key itself.
+        try {
+          const r = await this.#client.txn().success(Op.get(this.key)).commit({ signal });
+          const kv = r.results[0]?.type === 'range' ? r.results[0].kvs[0] : undefined;
+          if (kv?.createRevision !== this.token) {
+            this.#lose(new NotLeaderError(`${this.key} (token ${this.token}) was deleted`));
+            return;
+          }
+          start = r.revision + 1n;
+        } catch (readErr) {
+          if (!signal.aborted)
+            this.#lose(new NotLeaderError(`${this.key} cannot be read`, { cause: readErr }));
+          return;
+        }
+      }
+    }
+  }
+
+  #lose(error: Error): void {
+    if (!this.leading) return;
+    this.#lost = error;
+    this.#end(error);
+    this.emit('lost', error);
+  }
+
+  #end(reason: Error): void {
+    this.#abort.abort(reason);
+    this.#stopWatch.abort(reason);
+    this.#session.signal.removeEventListener('abort', this.#onSessionLost);
+    this.#onEnd();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * `observeLeader`: every change of an election's leader, in order.
+ *
+ * How it works: the prefix is read whole at one revision R, then watched
+ * from R + 1. The candidates are kept by key; after the events of each
+ * revision are applied, the oldest candidate is the leader, and a new leader
+ * or a new value of the leader is yielded. Go's `Observe` watches only the
+ * current leader and, when it goes, reads whoever is oldest then, which skips
+ * a leader that came and went in between; watching the whole prefix sees
+ * every revision, so none is skipped. The client's watcher resumes after a
+ * reconnect from where it stopped (nothing lost, nothing twice); after a
+ * compaction the prefix is read again and only a change is yielded.
+ */
+import { type Etcd, type KeyValue, WatchCompactedError, type WatchEvent } from '@etcdkit/client';
+import { type LeaderInfo, toLeaderInfo } from './leader-info.js';
+
+/** Bytes as a string that maps one-to-one, for use as a map key. */
+const mapKey = (kv: KeyValue<unknown>): string => Buffer.from(kv.keyBytes).toString('latin1');
+
+export async function* observeLeader(
+  client: Etcd<unknown>,
+  prefix: string,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<LeaderInfo, void, undefined> {
+  const candidates = new Map<string, KeyValue<unknown>>();
+  let last: KeyValue<unknown> | undefined;
+  /** The leader now, if it differs from the one last yielded. */
+  const changed = (): KeyValue<unknown> | undefined => {
+    let oldest: KeyValue<unknown> | undefined;
+    for (const kv of candidates.values())
+      if (!oldest || kv.createRevision < oldest.createRevision) oldest = kv;
+    if (!oldest) return undefined;
+    if (last?.createRevision === oldest.createRevision && last.modRevision === oldest.modRevision)
+      return undefined;
+    last = oldest;
+    return oldest;
+  };
+  const list = async (): Promise<bigint> => {
+    const r = await client.readdir(prefix, { signal });
+    candidates.clear();
+    for (const kv of r.kvs) candidates.set(mapKey(kv), kv);
+    return r.revision;
+  };
+
+  let revision = await list();
+  for (;;) {
+    const leader = changed();
+    if (leader) yield toLeaderInfo(leader);
+    try {
+      await using watcher = await client.watchdir(prefix, {
+        startRevision: revision + 1n,
+        ...(signal ? { signal } : {}),
+      });
+      for await (const batch of watcher) {
+        for (const group of byRevision(batch.events)) {
+          for (const event of group) {
+            if (event.type === 'delete') candidates.delete(mapKey(event.kv));
+            else candidates.set(mapKey(event.kv), event.kv);
+            revision = event.kv.modRevision;
+          }
+          const next = changed();
+          if (next) yield toLeaderInfo(next);
+        }
+      }
+      // The watcher ended without an error: cancelled, or its client closed.
+      return;
+    } catch (err) {
+      if (!(err instanceof WatchCompactedError)) throw err;
+      revision = await list();
+    }
+  }
+}
+
+/** Splits events into runs of one revision each (a txn changes several keys at once). */
+function* byRevision(events: WatchEvent<unknown>[]): Generator<WatchEvent<unknown>[]> {
+  let run: WatchEvent<unknown>[] = [];
+  for (const event of events) {
+    if (run.length > 0 && run[0]!.kv.modRevision !== event.kv.modRevision) {
+      yield run;
+      run = [];
+    }
+    run.push(event);
+  }
+  if (run.length > 0) yield run;
+}
