@@ -17,7 +17,7 @@ import * as kv from './kv.js';
 import * as lease from './lease.js';
 import { Mirror } from './mirror.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
-import { checkOptions, optionSet } from './options.js';
+import { checkOptions, optionSet, toInt64 } from './options.js';
 import { Session, type SessionOptions } from './session.js';
 import { type AuthOptions, type CallOptions, type TlsOptions, Transport } from './transport.js';
 import {
@@ -103,6 +103,7 @@ const CLIENT_OPTIONS = new Set([
 ]);
 const CALL = optionSet();
 const MIRROR_OPTIONS = new Set(['signal']);
+const COMPACT_OPTIONS = optionSet('physical');
 
 export interface VersionInfo {
   /** Version of the etcd server, e.g. "3.4.23". */
@@ -275,7 +276,23 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
     return commit(this.#ctx, cmp, ok, ko, options);
   }
 
-  /** Grants a lease of `ttl` seconds, with an ID of your choice or etcd's. */
+  /**
+   * Compacts the key-value history up to `revision`: older revisions can no
+   * longer be read or watched. `physical` waits until the space is reclaimed.
+   */
+  async compact(
+    revision: bigint,
+    options: CallOptions & { physical?: boolean } = {},
+  ): Promise<void> {
+    checkOptions('compact', options, COMPACT_OPTIONS);
+    const body: Record<string, unknown> = {
+      revision: toInt64(revision, 'revision', 1n).toString(),
+    };
+    if (options.physical) body.physical = true;
+    await this.#transport.call('kv/compaction', body, options, true);
+  }
+
+  /** Grants a lease of `ttl` seconds, with an ID of your choice or a random one. */
   async grant(ttl: number, idOrOptions?: bigint | lease.GrantOptions): Promise<lease.Lease> {
     const options = typeof idOrOptions === 'bigint' ? { id: idOrOptions } : idOrOptions;
     return lease.grant(this.#ctx as Context<unknown>, ttl, options);

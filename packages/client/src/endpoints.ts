@@ -24,6 +24,8 @@ export interface EndpointEvents {
 export interface Endpoint {
   readonly url: string;
   readonly pool: Pool;
+  /** Connections for long-lived streams (HTTP watches), so they never take the calls' connections. */
+  readonly streams: Pool;
   /** Monotonic time until which the endpoint counts as down (0: up). */
   downUntil: number;
   /** Consecutive failures, for the back-off of `downUntil`. */
@@ -46,6 +48,7 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
     this.list = urls.map((url) => ({
       url,
       pool: new Pool(url, { connections, pipelining: 1, connect: { ...(tls ?? {}) } }),
+      streams: new Pool(url, { pipelining: 1, connect: { ...(tls ?? {}) } }),
       downUntil: 0,
       failures: 0,
     }));
@@ -122,6 +125,6 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#prober);
-    await Promise.all(this.list.map((e) => e.pool.close()));
+    await Promise.all(this.list.flatMap((e) => [e.pool.close(), e.streams.destroy()]));
   }
 }

@@ -8,6 +8,7 @@
  * With auth, each keepalive is one `POST <apiPrefix>/lease/keepalive`
  * instead, since etcd's WebSocket proxy cannot pass a token on.
  */
+import { performance } from 'node:perf_hooks';
 import { UnavailableError } from './errors.js';
 import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
@@ -16,17 +17,24 @@ import { asObject, int64, optObject, smallInt } from './wire.js';
 export type KeepaliveListener = (ttl: number) => void;
 
 const MAX_BACKOFF_MS = 2_000;
+const STALL_GRACE_MS = 1_000;
 
 export class KeepaliveHub {
   readonly #transport: Transport;
   readonly #listeners = new Map<bigint, KeepaliveListener>();
   #socket: GatewaySocket | undefined;
+  #openedAt = 0;
   #open = false;
   #attempt = 0;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
   /** Sockets opened so far: lets tests check that leases share one. */
   socketsOpened = 0;
+
+  /** Changes whenever a new socket replaces the old one: keepalives sent before are lost. */
+  get generation(): number {
+    return this.socketsOpened;
+  }
 
   constructor(transport: Transport) {
     this.#transport = transport;
@@ -74,6 +82,17 @@ export class KeepaliveHub {
     this.#listeners.get(id)?.(ttl);
   }
 
+  /**
+   * A session's keepalive went unanswered too long on an open socket (a hung
+   * member, a black-holed link): drop the socket and reconnect elsewhere. A
+   * socket younger than a second is left alone, so sessions sharing it do not
+   * tear down each other's fresh connection.
+   */
+  stalled(): void {
+    if (!this.#socket || performance.now() - this.#openedAt < STALL_GRACE_MS) return;
+    this.#broken();
+  }
+
   close(): void {
     this.#closed = true;
     this.#listeners.clear();
@@ -99,6 +118,7 @@ export class KeepaliveHub {
     const socket = openGatewaySocket(url, `${prefix}/lease/keepalive`, this.#transport.tls);
     const ws = socket.ws;
     this.#socket = socket;
+    this.#openedAt = performance.now();
     this.socketsOpened++;
     ws.onopen = () => {
       this.#open = true;

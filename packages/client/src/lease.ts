@@ -2,11 +2,14 @@
  * Lease calls: grant, revoke, one keepalive round, time-to-live and the list
  * of leases. Lease IDs are bigint: they exceed 2^53.
  */
+import { randomBytes } from 'node:crypto';
 import { fromBase64 } from './bytes.js';
 import type { Context } from './context.js';
 import {
+  EtcdError,
   fromGatewayError,
   InvalidArgumentError,
+  LeaseExistsError,
   LeaseNotFoundError,
   ServerError,
 } from './errors.js';
@@ -43,6 +46,15 @@ const GRANT_OPTIONS = optionSet('id');
 const CALL = optionSet();
 const TTL_OPTIONS = optionSet('keys');
 
+const GRANT_RESENDS = 2;
+
+/** A random lease ID in [2^62, 2^63): positive int64, and never mistaken for a small number. */
+export function randomLeaseId(): bigint {
+  const bytes = randomBytes(8);
+  bytes[0] = (bytes[0]! & 0x3f) | 0x40;
+  return bytes.readBigUInt64BE(0);
+}
+
 /** etcd's upper bound for a lease TTL (9,000,000,000 s). */
 const MAX_TTL = 9_000_000_000;
 
@@ -62,10 +74,36 @@ export async function grant(
       `grant: ttl must be a whole number of seconds from 1 to ${MAX_TTL}, got ${ttl}`,
     );
   }
-  const body: Record<string, unknown> = { TTL: String(ttl) };
-  // ID 0 (as in the seed) lets etcd choose.
-  if (options.id !== undefined && options.id !== 0n) body.ID = leaseId(options.id).toString();
-  const res = await ctx.transport.call('lease/grant', body, options, true);
+  // Without an ID (or with the seed's 0), the client picks a random one rather
+  // than etcd: then a grant whose answer was lost can be sent again with the
+  // same ID, and "lease already exists" proves the first one was applied.
+  // No lease is leaked by a lost answer, and none is granted twice.
+  const chosen = options.id !== undefined && options.id !== 0n;
+  let id = chosen ? leaseId(options.id) : randomLeaseId();
+  let resent = false;
+  let res: Record<string, unknown>;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await ctx.transport.call(
+        'lease/grant',
+        { TTL: String(ttl), ID: id.toString() },
+        options,
+        true,
+      );
+      break;
+    } catch (err) {
+      if (err instanceof EtcdError && err.indeterminate && attempt < GRANT_RESENDS) {
+        resent = true;
+        continue;
+      }
+      if (err instanceof LeaseExistsError && resent) return { id, ttl };
+      if (err instanceof LeaseExistsError && !chosen && attempt < GRANT_RESENDS) {
+        id = randomLeaseId(); // another lease has that ID already: draw again
+        continue;
+      }
+      throw err;
+    }
+  }
   const error = str(res.error, 'error');
   if (error) throw new ServerError(`grant: ${error}`);
   return { id: int64(res.ID, 'ID'), ttl: smallInt(res.TTL, 'TTL') };

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Key } from './bytes.js';
 import type { Context } from './context.js';
+import { EtcdError } from './errors.js';
 import type { KeyValue } from './key-value.js';
 import { range } from './kv.js';
 import { type IdChecker, startWatch } from './watch.js';
@@ -141,7 +142,10 @@ export class Mirror<V = unknown> extends EventEmitter<MirrorEvents<V>> {
           }
           this.#emitChanges(changes);
         }
-        return; // the watcher ended: closed
+        // The watcher ended without an error: its client was closed.
+        if (!this.#abort.signal.aborted)
+          this.#fail(new EtcdError('the mirror stopped: its client was closed'));
+        return;
       } catch (err) {
         if (this.#abort.signal.aborted) return;
         if (!(err instanceof WatchCompactedError)) {

@@ -59,6 +59,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #aliveUntil: number;
   #inFlight: number[] = [];
   #lastSent = -Infinity;
+  #generation = -1;
   #timer: NodeJS.Timeout | undefined;
   #ended = false;
   #closing: Promise<void> | undefined;
@@ -137,6 +138,19 @@ export class Session extends EventEmitter<SessionEvents> {
         new SessionExpiredError(`lease ${this.lease} could not be renewed before its TTL ran out`),
       );
       return;
+    }
+    // Keepalives sent on a socket that has since been replaced will never be answered.
+    if (this.#hub.generation !== this.#generation) {
+      this.#generation = this.#hub.generation;
+      this.#inFlight = [];
+      this.#lastSent = -Infinity;
+    }
+    // An answer overdue by a whole period means the stream is stuck: move it.
+    const oldest = this.#inFlight[0];
+    if (oldest !== undefined && now - oldest > (this.ttl * 1000) / 3) {
+      this.#inFlight = [];
+      this.#lastSent = -Infinity;
+      this.#hub.stalled();
     }
     // Keepalive every TTL/3. Answers come back in order, so each pairs with the oldest send.
     if (now - this.#lastSent >= (this.ttl * 1000) / 3 && this.#hub.send(this.lease)) {

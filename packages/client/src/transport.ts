@@ -214,6 +214,11 @@ export class Transport {
     return untilAborted(this.#authenticating, signal);
   }
 
+  /** etcd called the current token invalid somewhere a call cannot retry (a stream): drop it. */
+  tokenRefused(): void {
+    this.#token = undefined;
+  }
+
   /** Forgets `token` after etcd refused it, unless a newer one replaced it already. */
   #invalidate(token: string | undefined): void {
     if (token !== undefined && this.#token?.value === token) this.#token = undefined;
@@ -234,7 +239,7 @@ export class Transport {
     const token = await this.#ensureToken(signal);
     const endpoint = this.endpointSet.current;
     try {
-      const res = await endpoint.pool.request({
+      const res = await endpoint.streams.request({
         method: 'POST',
         path: `${prefix}/${method}`,
         body: JSON.stringify(body),

@@ -12,7 +12,13 @@
  * endpoint) re-creates each watcher from its next revision.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EtcdError, fromGatewayError, InvalidArgumentError, UnavailableError } from './errors.js';
+import {
+  EtcdError,
+  fromGatewayError,
+  InvalidArgumentError,
+  ProtocolError,
+  UnavailableError,
+} from './errors.js';
 import { NdjsonParser } from './ndjson.js';
 import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
@@ -31,6 +37,16 @@ type AnyWatcher = HubWatcher;
 const MAX_BACKOFF_MS = 3_000;
 const REQUIRE_LEADER = { 'grpc-metadata-hasleader': 'true' };
 
+function parseMessage(data: unknown): unknown {
+  try {
+    return JSON.parse(String(data));
+  } catch (err) {
+    throw new ProtocolError(`a watch message is not JSON: ${String(data).slice(0, 120)}`, {
+      cause: err,
+    });
+  }
+}
+
 function backoff(attempt: number): number {
   const base = Math.min(MAX_BACKOFF_MS, 50 * 2 ** attempt);
   return base / 2 + Math.random() * (base / 2);
@@ -40,6 +56,8 @@ function backoff(attempt: number): number {
 abstract class BaseHub implements WatchHub {
   protected readonly transport: Transport;
   protected readonly watchers = new Map<number, AnyWatcher>();
+  /** IDs whose cancel was sent on the current stream and not yet confirmed. */
+  protected readonly cancelling = new Set<number>();
   protected closed = false;
   #nextId = 1;
 
@@ -108,6 +126,11 @@ abstract class BaseHub implements WatchHub {
       // answer to a progress request: liveness only.
       if (bool(result.created) && bool(result.canceled)) {
         const reason = str(result.cancel_reason, 'cancel_reason') || 'no reason given';
+        if (reason.includes('invalid auth token')) {
+          // The member no longer knows the token: get a new one and open the stream again.
+          this.transport.tokenRefused();
+          return new UnavailableError(`etcd refused the watch's auth token: ${reason}`);
+        }
         (only ?? this.oldestPending())?.fail(
           new WatchCanceledError(`etcd refused the watch: ${reason}`),
         );
@@ -115,6 +138,8 @@ abstract class BaseHub implements WatchHub {
       return undefined;
     }
     if (bool(result.created)) this.answered(id);
+    // etcd's confirmation of a cancel we sent: the ID may already serve a new watcher.
+    if (bool(result.canceled) && this.cancelling.delete(id)) return undefined;
     const watcher = only ?? this.watchers.get(id);
     if (!watcher || watcher.id !== id) return undefined; // cancelled meanwhile
     return watcher.handle(result) ? undefined : new UnavailableError('the member lost its leader');
@@ -154,7 +179,10 @@ export class SocketWatchHub extends BaseHub {
 
   protected stopped(watcher: AnyWatcher): void {
     const conn = this.#conn;
-    if (conn?.open) this.#send(conn, { cancel_request: { watch_id: String(watcher.id) } });
+    if (conn?.open) {
+      this.cancelling.add(watcher.id);
+      this.#send(conn, { cancel_request: { watch_id: String(watcher.id) } });
+    }
     if (this.watchers.size === 0) this.#drop();
   }
 
@@ -210,7 +238,7 @@ export class SocketWatchHub extends BaseHub {
     this.#attempt = 0;
     let failure: Error | undefined;
     try {
-      failure = this.route(JSON.parse(String(data)));
+      failure = this.route(parseMessage(data));
     } catch (err) {
       failure = err as Error;
     }
@@ -285,6 +313,7 @@ export class SocketWatchHub extends BaseHub {
   #broken(conn: Connection, error: Error): void {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
+    this.cancelling.clear();
     // A broken or hung connection is cut at once; no closing handshake.
     conn.socket.destroy();
     for (const watcher of this.watchers.values()) watcher.disconnected(error);
@@ -309,6 +338,7 @@ export class SocketWatchHub extends BaseHub {
     this.#reconnect = undefined;
     clearInterval(this.#ticker);
     this.#ticker = undefined;
+    this.cancelling.clear();
     const conn = this.#conn;
     this.#conn = undefined;
     conn?.socket.close();

@@ -144,12 +144,23 @@ export async function confirmHeld(session: Session, key: string, token: bigint):
   }
 }
 
-/** Joins the queue under `prefix` with `key` on the session's lease, storing an empty value as etcdctl does. */
-export function joinAs(
+/**
+ * Joins the queue under `prefix` with `key` on the session's lease, storing an
+ * empty value as etcdctl does. A key that exists already is not this
+ * contender's (a release whose outcome was unknown, an earlier run on the same
+ * lease): taking it over would reuse an old token, so it is deleted, guarded
+ * by its create revision, and the contender joins anew at the back.
+ */
+export async function joinAs(
   session: Session,
   prefix: string,
   key: string,
   signal: AbortSignal | undefined,
 ): Promise<QueueEntry<unknown>> {
-  return joinQueue(session.client, prefix, key, session.lease, '', { signal });
+  for (let attempt = 0; ; attempt++) {
+    const entry = await joinQueue(session.client, prefix, key, session.lease, '', { signal });
+    if (!entry.existed) return entry;
+    if (attempt >= 2) throw new SessionExpiredError(`cannot clear the stale queue key ${key}`);
+    await leaveQueue(session.client, key, entry.createRevision);
+  }
 }

@@ -6,6 +6,8 @@ import { Compare, EtcdError, Op, type Session } from '@etcdkit/client';
 import type { Claim } from './contender.js';
 import { LockNotHeldError } from './errors.js';
 
+const RELEASE_RESENDS = 3;
+
 export class Lock {
   /** The key that holds the lock. */
   readonly key: string;
@@ -54,7 +56,12 @@ export class Lock {
    * LockNotHeldError if the lock was already lost. Releasing twice is a no-op.
    */
   release(): Promise<void> {
-    this.#releasing ??= this.#release();
+    // Only a settled outcome is kept: after an error whose outcome is unknown
+    // the lock may still be held, and release() can be called again.
+    this.#releasing ??= this.#release().catch((err: unknown) => {
+      if (!(err instanceof LockNotHeldError)) this.#releasing = undefined;
+      throw err;
+    });
     return this.#releasing;
   }
 
@@ -64,21 +71,52 @@ export class Lock {
   }
 
   async #release(): Promise<void> {
+    // From the moment release is asked for, the holder must not count on the lock.
+    this.#released.abort(new EtcdError('the lock was released'));
+    let succeeded: boolean;
     try {
-      const r = await this.session.client
-        .txn()
-        .if(this.guard())
-        .success(Op.delete(this.key))
-        .commit();
-      if (!r.succeeded) {
-        throw new LockNotHeldError(
-          `${this.key} was not held any more: its session's lease was lost`,
-        );
-      }
-    } finally {
-      this.#claim.free();
-      this.#released.abort(new EtcdError('the lock was released'));
+      succeeded = await this.#delete();
+    } catch (err) {
+      // Outcome unknown: keep deleting in the background (the delete is guarded
+      // by the token, so it can never remove a later holder's key), so the next
+      // contender is not blocked until the lease expires.
+      void this.#deleteInBackground();
+      throw err;
     }
+    this.#claim.free();
+    if (!succeeded) {
+      throw new LockNotHeldError(`${this.key} was not held any more: its session's lease was lost`);
+    }
+  }
+
+  /** The guarded delete, sent again while its outcome is unknown. Resolves false if not held. */
+  async #delete(): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.session.client
+          .txn()
+          .if(this.guard())
+          .success(Op.delete(this.key))
+          .commit();
+        return r.succeeded;
+      } catch (err) {
+        if (attempt < RELEASE_RESENDS && err instanceof EtcdError && err.indeterminate) continue;
+        throw err;
+      }
+    }
+  }
+
+  async #deleteInBackground(): Promise<void> {
+    for (let delay = 100; this.session.alive; delay = Math.min(delay * 2, 2_000)) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        await this.#delete();
+        break;
+      } catch {
+        // unreachable still: try again
+      }
+    }
+    this.#claim.free();
   }
 
   /** Releases the lock; a lock already lost is not an error here. */

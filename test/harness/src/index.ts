@@ -10,3 +10,4 @@ export {
 export { type EventuallyOptions, eventually } from './eventually.js';
 export { freePorts } from './ports.js';
 export { uniquePrefix } from './prefix.js';
+export { type DropResponsesOptions, type FaultProxy, type ProxyMode, startProxy } from './proxy.js';

@@ -1,0 +1,285 @@
+/**
+ * The workloads, each written once per implementation with the same keys,
+ * value sizes and counts. To add one, append an entry to WORKLOADS: a name, how
+ * many operations are in flight, an optional seed (run once by the runner,
+ * never measured), and per implementation a `prepare` that sets up what it
+ * needs and returns the operation. An implementation left out is shown as "—".
+ */
+import type { Etcd } from '@etcdkit/client';
+import type { Etcd3 } from 'etcd3';
+import { IMPLEMENTATIONS, type Implementation } from './protocol.js';
+import type { RawGateway } from './raw.js';
+
+export interface Clients {
+  etcdkit: Etcd<string>;
+  etcd3: Etcd3;
+  raw: RawGateway;
+}
+
+/** One operation; `i` counts from 0 over warm-up and measured phase together. */
+export type Operation = (i: number) => Promise<void>;
+
+export interface PrepareContext {
+  /** Which implementation runs, for workloads whose state must not be shared. */
+  implementation: Implementation;
+}
+
+export type Prepare<C> = (client: C, ctx: PrepareContext) => Promise<Operation>;
+
+export interface Workload {
+  /** Short name, used on the command line. */
+  name: string;
+  /** What one operation is, for the table. */
+  title: string;
+  /** Operations in flight: 1 measures latency, more measure throughput. */
+  concurrency: number;
+  /** Warm-up operations, when fewer than the runner's default do (heavy operations). */
+  warmupOps?: number;
+  /** Writes the data the workload reads. Runs in the runner before the first child. */
+  seed?: (etcd: Etcd<string>) => Promise<void>;
+  prepare: { [K in Implementation]?: Prepare<Clients[K]> };
+}
+
+/** Bytes of each value written by put and read by get. */
+const VALUE_BYTES = 256;
+/** Puts cycle over this many keys. */
+const PUT_KEYS = 1000;
+/** Gets cycle over this many keys (one per request in flight). */
+const GET_KEYS = 64;
+/** Keys under the readdir prefix, and the size of their values. */
+const DIR_KEYS = 1000;
+const DIR_VALUE_BYTES = 128;
+const LEASE_TTL = 60;
+const ROOT = 'bench/';
+
+/** Values are printable ASCII, so every implementation sends the same bytes. */
+function textValue(size: number): string {
+  let out = '';
+  for (let i = 0; i < size; i++) out += String.fromCharCode(97 + (i % 26));
+  return out;
+}
+
+function b64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+function keyOf(space: string, n: number): string {
+  return `${ROOT}${space}/${String(n).padStart(4, '0')}`;
+}
+
+/** Every result is stored here, so that none is left unread. */
+export let sink: unknown;
+
+async function seedKeys(etcd: Etcd<string>, space: string, count: number, bytes: number) {
+  const value = textValue(bytes);
+  for (let i = 0; i < count; i += 64) {
+    const batch = [];
+    for (let n = i; n < Math.min(count, i + 64); n++) batch.push(etcd.set(keyOf(space, n), value));
+    await Promise.all(batch);
+  }
+}
+
+function put(name: string, concurrency: number): Workload {
+  const value = textValue(VALUE_BYTES);
+  const keys = Array.from({ length: PUT_KEYS }, (_, n) => keyOf('put', n));
+  return {
+    name,
+    title: `put ${VALUE_BYTES} B`,
+    concurrency,
+    prepare: {
+      etcdkit: async (etcd) => async (i) => {
+        sink = await etcd.set(keys[i % PUT_KEYS]!, value);
+      },
+      etcd3: async (etcd) => async (i) => {
+        sink = await etcd.put(keys[i % PUT_KEYS]!).value(value);
+      },
+      raw: async (raw) => {
+        const v = b64(value);
+        const bodies = keys.map((k) => JSON.stringify({ key: b64(k), value: v }));
+        return async (i) => {
+          sink = await raw.post('kv/put', bodies[i % PUT_KEYS]!);
+        };
+      },
+    },
+  };
+}
+
+function get(name: string, concurrency: number): Workload {
+  const keys = Array.from({ length: GET_KEYS }, (_, n) => keyOf('get', n));
+  return {
+    name,
+    title: `get ${VALUE_BYTES} B`,
+    concurrency,
+    seed: (etcd) => seedKeys(etcd, 'get', GET_KEYS, VALUE_BYTES),
+    prepare: {
+      // etcdkit decodes values lazily; reading `.value` makes it do what etcd3's string() does.
+      etcdkit: async (etcd) => async (i) => {
+        sink = (await etcd.get(keys[i % GET_KEYS]!))?.value;
+      },
+      etcd3: async (etcd) => async (i) => {
+        sink = await etcd.get(keys[i % GET_KEYS]!).string();
+      },
+      raw: async (raw) => {
+        const bodies = keys.map((k) => JSON.stringify({ key: b64(k) }));
+        return async (i) => {
+          sink = await raw.post('kv/range', bodies[i % GET_KEYS]!);
+        };
+      },
+    },
+  };
+}
+
+const DIR = `${ROOT}dir/`;
+
+const readdir: Workload = {
+  name: 'readdir',
+  title: `readdir ${DIR_KEYS} keys × ${DIR_VALUE_BYTES} B`,
+  concurrency: 1,
+  // Each operation decodes a thousand pairs: a few hundred warm every code path.
+  warmupOps: 150,
+  seed: (etcd) => seedKeys(etcd, 'dir', DIR_KEYS, DIR_VALUE_BYTES),
+  prepare: {
+    etcdkit: async (etcd) => {
+      const check = await etcd.readdir(DIR);
+      if (check.kvs.length !== DIR_KEYS) throw new Error(`readdir saw ${check.kvs.length} keys`);
+      // Builds what etcd3's strings() returns, key → value, so both decode every pair.
+      return async () => {
+        const page = await etcd.readdir(DIR);
+        const out: Record<string, string> = {};
+        for (const kv of page.kvs) out[kv.key] = kv.value;
+        sink = out;
+      };
+    },
+    etcd3: async (etcd) => {
+      const check = await etcd.getAll().prefix(DIR).keys();
+      if (check.length !== DIR_KEYS) throw new Error(`readdir saw ${check.length} keys`);
+      return async () => {
+        sink = await etcd.getAll().prefix(DIR).strings();
+      };
+    },
+    raw: async (raw) => {
+      const body = JSON.stringify({ key: b64(DIR), range_end: b64(`${ROOT}dir0`) });
+      const check = JSON.parse(await raw.post('kv/range', body)) as { count?: string };
+      if (check.count !== String(DIR_KEYS)) throw new Error(`readdir saw ${check.count} keys`);
+      return async () => {
+        sink = await raw.post('kv/range', body);
+      };
+    },
+  },
+};
+
+/**
+ * Each implementation counts on its own key, of the same length, because
+ * their slices interleave; a shared counter would make the others' compares fail.
+ */
+function casKey(impl: Implementation): string {
+  return `${ROOT}cas/${impl.padEnd(7, '_')}`;
+}
+
+/**
+ * Compare-and-swap of a counter: if the value is the last one seen, write the
+ * next; otherwise read the current one. One writer per key, so every compare
+ * holds. The counter starts at 0 for every implementation.
+ */
+const txnCas: Workload = {
+  name: 'txn-cas',
+  title: 'txn: value = n ? put n+1 : get',
+  concurrency: 1,
+  seed: async (etcd) => {
+    for (const impl of IMPLEMENTATIONS) await etcd.set(casKey(impl), '0');
+  },
+  prepare: {
+    etcdkit: async (etcd, { implementation }) => {
+      // Loaded here, not above: the other implementations' processes never load etcdkit.
+      const { Compare, Op } = await import('@etcdkit/client');
+      const key = casKey(implementation);
+      let n = Number((await etcd.get(key))?.value);
+      return async () => {
+        const r = await etcd
+          .txn()
+          .if(Compare.value(key, '=', String(n)))
+          .success(Op.put(key, String(n + 1)))
+          .failure(Op.get(key))
+          .commit();
+        if (!r.succeeded) throw new Error('compare-and-swap lost');
+        n++;
+      };
+    },
+    etcd3: async (etcd, { implementation }) => {
+      const key = casKey(implementation);
+      let n = Number(await etcd.get(key).string());
+      return async () => {
+        const r = await etcd
+          .if(key, 'Value', '==', String(n))
+          .then(etcd.put(key).value(String(n + 1)))
+          .else(etcd.get(key))
+          .commit();
+        if (!r.succeeded) throw new Error('compare-and-swap lost');
+        n++;
+      };
+    },
+    raw: async (raw, { implementation }) => {
+      const key = b64(casKey(implementation));
+      const current = JSON.parse(await raw.post('kv/range', JSON.stringify({ key }))) as {
+        kvs?: { value: string }[];
+      };
+      let n = Number(Buffer.from(current.kvs?.[0]?.value ?? '', 'base64').toString());
+      // Everything but the two counter values is encoded once; the counters are spliced in.
+      const head = `{"compare":[{"target":"VALUE","result":"EQUAL","key":"${key}","value":"`;
+      const middle = `"}],"success":[{"request_put":{"key":"${key}","value":"`;
+      const tail = `"}}],"failure":[{"request_range":{"key":"${key}"}}]}`;
+      return async () => {
+        const body = `${head}${b64(String(n))}${middle}${b64(String(n + 1))}${tail}`;
+        const text = await raw.post('kv/txn', body);
+        if (!text.includes('"succeeded":true')) throw new Error('compare-and-swap lost');
+        n++;
+      };
+    },
+  },
+};
+
+/**
+ * Grant then revoke. etcd3's `lease()` keeps a lease alive by default; it is
+ * created with `autoKeepAlive: false`, so both clients send exactly two calls.
+ */
+const lease: Workload = {
+  name: 'lease',
+  title: `lease grant ${LEASE_TTL} s + revoke`,
+  concurrency: 1,
+  prepare: {
+    etcdkit: async (etcd) => async () => {
+      const granted = await etcd.grant(LEASE_TTL);
+      sink = await etcd.revoke(granted.id);
+    },
+    etcd3: async (etcd) => async () => {
+      const granted = etcd.lease(LEASE_TTL, { autoKeepAlive: false });
+      await granted.grant();
+      sink = await granted.revoke();
+    },
+    raw: async (raw) => {
+      const grant = JSON.stringify({ TTL: String(LEASE_TTL) });
+      return async () => {
+        const text = await raw.post('lease/grant', grant);
+        const id = /"ID":"(\d+)"/.exec(text)?.[1];
+        if (id === undefined) throw new Error(`grant answered ${text}`);
+        sink = await raw.post('lease/revoke', `{"ID":"${id}"}`);
+      };
+    },
+  },
+};
+
+export const WORKLOADS: readonly Workload[] = [
+  put('put-seq', 1),
+  put('put-64', 64),
+  get('get-seq', 1),
+  get('get-64', 64),
+  readdir,
+  txnCas,
+  lease,
+];
+
+export function workloadByName(name: string): Workload {
+  const found = WORKLOADS.find((w) => w.name === name);
+  if (!found) throw new Error(`unknown workload ${name}`);
+  return found;
+}

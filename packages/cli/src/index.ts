@@ -1,0 +1,1 @@
+export { type RunIo, run, usage } from './run.js';

@@ -1,0 +1,151 @@
+/**
+ * Parses a command line and runs the command. `run` returns the exit code:
+ * 0 on success, 1 when the command failed (not found, unreachable cluster,
+ * lost lock...), 2 for a mistake in the command line; a child command's own
+ * code is passed through by `lock` and `elect`.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { EtcdError } from '@etcdkit/client';
+import * as commands from './commands.js';
+import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config.js';
+
+type Flags = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  run: (
+    etcd: Parameters<typeof commands.get>[0],
+    p: commands.Parsed,
+    io: commands.Io,
+  ) => Promise<number>;
+  usage: string;
+  about: string;
+  flags: Flags;
+}
+
+const COMMANDS: Record<string, Command> = {
+  get: {
+    run: commands.get,
+    usage: 'get KEY [--json]',
+    about: 'print the value of KEY',
+    flags: { json: { type: 'boolean' } },
+  },
+  put: {
+    run: commands.put,
+    usage: 'put KEY VALUE [--ttl SECONDS]',
+    about: 'store VALUE under KEY',
+    flags: { ttl: { type: 'string' } },
+  },
+  del: {
+    run: commands.del,
+    usage: 'del KEY [--prefix]',
+    about: 'delete KEY (or every key under it)',
+    flags: { prefix: { type: 'boolean' } },
+  },
+  ls: {
+    run: commands.ls,
+    usage: 'ls [PREFIX] [--keys-only] [--json]',
+    about: 'list keys and values under PREFIX, page by page, at one revision',
+    flags: { 'keys-only': { type: 'boolean' }, json: { type: 'boolean' } },
+  },
+  watch: {
+    run: commands.watch,
+    usage: 'watch KEY [--prefix] [--from-rev N] [--json]',
+    about: 'print changes to KEY (or under it) until Ctrl-C',
+    flags: {
+      prefix: { type: 'boolean' },
+      'from-rev': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  },
+  lock: {
+    run: commands.lock,
+    usage: 'lock NAME [--ttl SECONDS] -- COMMAND [ARGS...]',
+    about:
+      "run COMMAND while holding the lock NAME; it is stopped if the lock is lost; COMMAND's exit code is returned",
+    flags: { ttl: { type: 'string' } },
+  },
+  elect: {
+    run: commands.elect,
+    usage: 'elect NAME [PROPOSAL] [--listen] [--ttl SECONDS] [-- COMMAND [ARGS...]]',
+    about:
+      'campaign in election NAME and lead until Ctrl-C (or run COMMAND while leading); --listen prints each leader',
+    flags: { listen: { type: 'boolean' }, ttl: { type: 'string' } },
+  },
+  services: {
+    run: commands.services,
+    usage: 'services ls [SERVICE] [--json] | services watch SERVICE  [--registry-prefix P]',
+    about: 'list registered services or instances, or watch a service',
+    flags: { json: { type: 'boolean' }, 'registry-prefix': { type: 'string' } },
+  },
+  lease: {
+    run: commands.lease,
+    usage: 'lease ls | lease ttl ID [--keys]',
+    about: 'list leases, or show the time to live (and keys) of one',
+    flags: { keys: { type: 'boolean' } },
+  },
+};
+
+export function usage(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  etcdkit ${c.usage}\n      ${c.about}`);
+  return `etcdkit — etcd from the shell\n\nCommands:\n${lines.join('\n')}\n\n${CONNECTION_HELP}\n\netcdkit COMMAND --help shows one command.`;
+}
+
+export interface RunIo {
+  out(line: string): void;
+  err(line: string): void;
+  signal: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function run(argv: string[], io: RunIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    (name ? io.out : io.err)(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`etcdkit: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const split = rest.indexOf('--');
+  const words = split === -1 ? rest : rest.slice(0, split);
+  const child = split === -1 ? [] : rest.slice(split + 1);
+  try {
+    const parsed = parseArgs({
+      args: words,
+      allowPositionals: true,
+      strict: true,
+      options: { ...CONNECTION_FLAGS, ...command.flags, help: { type: 'boolean', short: 'h' } },
+    });
+    if (parsed.values.help) {
+      io.out(`usage: etcdkit ${command.usage}\n  ${command.about}\n\n${CONNECTION_HELP}`);
+      return 0;
+    }
+    await using etcd = connect(parsed.values as Record<string, string>, io.env);
+    return await command.run(
+      etcd,
+      {
+        positionals: parsed.positionals,
+        command: child,
+        values: parsed.values as commands.Parsed['values'],
+      },
+      io,
+    );
+  } catch (err) {
+    if (
+      err instanceof UsageError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      io.err(`etcdkit ${name}: ${(err as Error).message}\nusage: etcdkit ${command.usage}`);
+      return 2;
+    }
+    if (io.signal.aborted) return 130;
+    if (err instanceof EtcdError) {
+      io.err(`etcdkit ${name}: ${err.message} (${err.code})`);
+      return err.name === 'InvalidArgumentError' ? 2 : 1;
+    }
+    io.err(`etcdkit ${name}: ${(err as Error).message ?? String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Etcd, type EtcdError } from '@etcdkit/client';
+import {
+  type EtcdCluster,
+  type EtcdMember,
+  eventually,
+  startEtcd,
+  uniquePrefix,
+} from '@etcdkit/harness';
+
+let cluster: EtcdCluster;
+before(async () => {
+  cluster = await startEtcd({ members: 3 });
+});
+after(() => cluster.close());
+
+/** A member that is not the raft leader, and the endpoints with it first. */
+async function follower(): Promise<{ member: EtcdMember; endpoints: string[] }> {
+  const leader = await cluster.leader();
+  const member = cluster.members.find((m) => m !== leader)!;
+  const others = cluster.members.filter((m) => m !== member).map((m) => m.clientUrl);
+  return { member, endpoints: [member.clientUrl, ...others] };
+}
+
+describe('endpoints and failover', () => {
+  test('a killed member is marked down, calls move on, and it is marked up when back', async (t) => {
+    const { member, endpoints } = await follower();
+    await using client = new Etcd({ endpoints, keyPrefix: uniquePrefix('failover') });
+    const down: string[] = [];
+    const up: string[] = [];
+    client.on('endpoint-down', (url) => down.push(url));
+    client.on('endpoint-up', (url) => up.push(url));
+    await client.set('k', 0);
+    await member.kill();
+    try {
+      const started = performance.now();
+      for (let i = 1; i <= 20; i++) await client.set('k', i); // refused by the dead member: moved on
+      assert.equal((await client.get('k'))?.value, 20);
+      t.diagnostic(`20 writes after the kill took ${Math.round(performance.now() - started)} ms`);
+      assert.deepEqual(down, [member.clientUrl]);
+    } finally {
+      member.start('existing');
+      await member.waitHealthy(30_000);
+    }
+    await eventually(() => assert.deepEqual(up, [member.clientUrl]), { timeout: 15_000 });
+  });
+
+  test('a hung member costs one deadline, then calls avoid it', async (t) => {
+    const { member, endpoints } = await follower();
+    await using client = new Etcd({ endpoints, keyPrefix: uniquePrefix('hang'), timeout: 1000 });
+    await client.set('k', 'v');
+    member.pause();
+    try {
+      const started = performance.now();
+      const outcomes: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        try {
+          await client.get('k');
+          outcomes.push('ok');
+        } catch (err) {
+          outcomes.push((err as EtcdError).name);
+        }
+      }
+      t.diagnostic(
+        `10 reads with the first endpoint hung: ${outcomes.join(' ')} in ${Math.round(performance.now() - started)} ms`,
+      );
+      // The read that met the hung member fails at its deadline; every later one is served elsewhere.
+      assert.deepEqual(outcomes, ['TimeoutError', ...Array(9).fill('ok')]);
+    } finally {
+      member.resume();
+    }
+  });
+
+  test('a write refused everywhere is never indeterminate, and nothing is applied twice', async () => {
+    const prefix = uniquePrefix('refused');
+    await using client = new Etcd({
+      endpoints: cluster.endpoints,
+      keyPrefix: prefix,
+      timeout: 3000,
+    });
+    await client.set('count', 0);
+    await Promise.all(cluster.members.map((m) => m.kill()));
+    try {
+      await assert.rejects(
+        client.set('count', 1),
+        (err: EtcdError) => err.name === 'UnavailableError' && !err.indeterminate,
+      );
+    } finally {
+      for (const m of cluster.members) m.start('existing');
+      await Promise.all(cluster.members.map((m) => m.waitHealthy(30_000)));
+    }
+    await eventually(async () => assert.equal((await client.get('count'))?.value, 0));
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * A loopback TCP proxy in front of one etcd member, for fault injection.
+ *
+ * How it works: the proxy listens on a free 127.0.0.1 port and opens one
+ * upstream connection per accepted connection. Bytes are forwarded chunk by
+ * chunk, and the current mode decides what happens to each chunk as it
+ * arrives, so a mode change applies to live connections at once:
+ * pass forwards, delay forwards after a pause (in order), blackhole swallows,
+ * dropResponses closes the connection when the answer to a matching request
+ * starts to come back. reset and refuse act on connections rather than bytes.
+ * It forwards bytes, not HTTP messages, so WebSockets pass through it too;
+ * request lines are only peeked at, to count requests and match paths.
+ */
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export type ProxyMode = 'pass' | 'delay' | 'blackhole' | 'reset' | 'refuse' | 'dropResponses';
+
+export interface DropResponsesOptions {
+  /** Only answers to requests whose path contains this string or matches this pattern. Default: all. */
+  match?: string | RegExp;
+  /** Drop this many answers, then forward again (the mode stays). Default: no limit. */
+  times?: number;
+}
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:<port>`: give it to clients instead of the member's URL. */
+  readonly url: string;
+  readonly port: number;
+  /** The member's URL that connections are forwarded to. */
+  readonly target: string;
+  readonly mode: ProxyMode;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Connections open right now. */
+  readonly live: number;
+  /** Answers dropped by `dropResponses` so far. */
+  readonly dropped: number;
+  /** HTTP requests seen so far whose path contains `match` (all when absent). */
+  requests(match?: string | RegExp): number;
+  /** Forwards everything; listens again after `refuse()`. */
+  pass(): Promise<void>;
+  /** Forwards each chunk `ms` after it arrived, in both directions. */
+  delay(ms: number): Promise<void>;
+  /**
+   * Accepts connections and swallows bytes both ways, answering nothing, like
+   * a partitioned or frozen member. A connection that lost bytes this way is
+   * closed when the blackhole ends, since its stream cannot continue.
+   */
+  blackhole(): Promise<void>;
+  /** Resets live connections (RST) and every new one as soon as it is accepted. */
+  reset(): Promise<void>;
+  /** Stops listening, so connects are refused, and resets live connections: a member that exited. */
+  refuse(): Promise<void>;
+  /** Closes every live connection once; new connections are served by the current mode. */
+  cut(): void;
+  /**
+   * Forwards requests, then closes the connection as soon as the answer to a
+   * matching request starts to come back: the request was applied, its answer lost.
+   */
+  dropResponses(options?: DropResponsesOptions): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+interface Link {
+  client: Socket;
+  /** Undefined for a connection accepted during a blackhole: it never reaches the member. */
+  upstream: Socket | undefined;
+  /** Bytes were swallowed: the stream is broken for good. */
+  lost: boolean;
+  /** Path of the last request line seen on this connection. */
+  path: string;
+  /** When the last delayed chunk of each direction is due, so chunks stay in order. */
+  due: { up: number; down: number };
+}
+
+const REQUEST_LINE = /(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP\/1\.[01]\r\n/g;
+
+function matches(path: string, match: string | RegExp | undefined): boolean {
+  if (match === undefined) return true;
+  return typeof match === 'string' ? path.includes(match) : match.test(path);
+}
+
+/** Starts a proxy on a free 127.0.0.1 port in front of `target` (`http://127.0.0.1:<port>`). */
+export async function startProxy(target: string): Promise<FaultProxy> {
+  const upstreamUrl = new URL(target);
+  const upstreamHost = upstreamUrl.hostname;
+  const upstreamPort = Number(upstreamUrl.port);
+  const links = new Set<Link>();
+  const timers = new Set<NodeJS.Timeout>();
+  const paths: string[] = [];
+  let mode: ProxyMode = 'pass';
+  let delayMs = 0;
+  let drop: DropResponsesOptions = {};
+  let dropsLeft = Number.POSITIVE_INFINITY;
+  let connections = 0;
+  let dropped = 0;
+  let closed = false;
+
+  const destroy = (link: Link, hard = false) => {
+    links.delete(link);
+    if (hard) link.client.resetAndDestroy();
+    else link.client.destroy();
+    link.upstream?.destroy();
+  };
+
+  /** Writes `chunk` to `to`, after `wait` ms and after every chunk still due in that direction. */
+  const forward = (link: Link, direction: 'up' | 'down', chunk: Buffer, wait: number) => {
+    const to = direction === 'up' ? link.upstream : link.client;
+    if (!to) {
+      link.lost = true;
+      return;
+    }
+    const now = performance.now();
+    const due = Math.max(now + wait, link.due[direction]);
+    if (due <= now) {
+      to.write(chunk);
+      return;
+    }
+    link.due[direction] = due;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!to.destroyed) to.write(chunk);
+    }, due - now);
+    timers.add(timer);
+  };
+
+  const fromClient = (link: Link, chunk: Buffer) => {
+    for (const match of chunk.toString('latin1').matchAll(REQUEST_LINE)) {
+      link.path = match[1] ?? '';
+      paths.push(link.path);
+    }
+    if (mode === 'blackhole') link.lost = true;
+    else forward(link, 'up', chunk, mode === 'delay' ? delayMs : 0);
+  };
+
+  const fromUpstream = (link: Link, chunk: Buffer) => {
+    if (mode === 'blackhole') {
+      link.lost = true;
+      return;
+    }
+    if (mode === 'dropResponses' && dropsLeft > 0 && matches(link.path, drop.match)) {
+      dropsLeft--;
+      dropped++;
+      destroy(link);
+      return;
+    }
+    forward(link, 'down', chunk, mode === 'delay' ? delayMs : 0);
+  };
+
+  const accept = (client: Socket) => {
+    connections++;
+    client.on('error', () => undefined);
+    if (mode === 'reset') {
+      client.resetAndDestroy();
+      return;
+    }
+    client.setNoDelay(true);
+    const link: Link = {
+      client,
+      upstream: undefined,
+      lost: false,
+      path: '',
+      due: { up: 0, down: 0 },
+    };
+    links.add(link);
+    if (mode !== 'blackhole') {
+      const upstream = connect({ host: upstreamHost, port: upstreamPort });
+      upstream.setNoDelay(true);
+      upstream.on('error', () => undefined);
+      upstream.on('data', (chunk: Buffer) => fromUpstream(link, chunk));
+      upstream.on('close', () => destroy(link));
+      link.upstream = upstream;
+    }
+    client.on('data', (chunk: Buffer) => fromClient(link, chunk));
+    client.on('close', () => destroy(link));
+  };
+
+  const server: Server = createServer(accept);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port assigned');
+  const port = address.port;
+
+  const listen = async () => {
+    if (server.listening || closed) return;
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+  };
+
+  const stopListening = async () => {
+    if (!server.listening) return;
+    const done = once(server, 'close');
+    server.close();
+    for (const link of [...links]) destroy(link, true);
+    await done;
+  };
+
+  const setMode = async (next: ProxyMode) => {
+    if (closed) throw new Error('the proxy is closed');
+    // Leaving a blackhole: connections that lost bytes (or never had a member) cannot go on.
+    if (mode === 'blackhole' && next !== 'blackhole') {
+      for (const link of [...links]) if (link.lost || !link.upstream) destroy(link);
+    }
+    mode = next;
+    if (next === 'reset') for (const link of [...links]) destroy(link, true);
+    if (next === 'refuse') await stopListening();
+    else await listen();
+  };
+
+  const close = async () => {
+    if (closed) return;
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    await stopListening();
+    closed = true;
+    for (const link of [...links]) destroy(link);
+  };
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    target,
+    get mode() {
+      return mode;
+    },
+    get connections() {
+      return connections;
+    },
+    get live() {
+      return links.size;
+    },
+    get dropped() {
+      return dropped;
+    },
+    requests: (match) => paths.filter((p) => matches(p, match)).length,
+    pass: () => setMode('pass'),
+    delay: (ms) => {
+      if (!(Number.isFinite(ms) && ms >= 0)) {
+        return Promise.reject(new RangeError(`delay must be a number of ms >= 0, got ${ms}`));
+      }
+      delayMs = ms;
+      return setMode('delay');
+    },
+    blackhole: () => setMode('blackhole'),
+    reset: () => setMode('reset'),
+    refuse: () => setMode('refuse'),
+    cut() {
+      for (const link of [...links]) destroy(link);
+    },
+    dropResponses: (options = {}) => {
+      drop = options;
+      dropsLeft = options.times ?? Number.POSITIVE_INFINITY;
+      return setMode('dropResponses');
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
