@@ -24,6 +24,8 @@ export class KeepaliveHub {
   readonly #listeners = new Map<bigint, KeepaliveListener>();
   #socket: GatewaySocket | undefined;
   #openedAt = 0;
+  /** The endpoint the current socket goes to. */
+  #socketUrl = '';
   #open = false;
   #attempt = 0;
   #reconnect: NodeJS.Timeout | undefined;
@@ -119,6 +121,7 @@ export class KeepaliveHub {
     const ws = socket.ws;
     this.#socket = socket;
     this.#openedAt = performance.now();
+    this.#socketUrl = url;
     this.socketsOpened++;
     ws.onopen = () => {
       this.#open = true;
@@ -145,7 +148,7 @@ export class KeepaliveHub {
     this.#listeners.get(id)?.(ttl);
   }
 
-  #broken(url = this.#transport.currentEndpoint): void {
+  #broken(url = this.#socketUrl): void {
     this.#drop();
     this.#retryLater(url);
   }

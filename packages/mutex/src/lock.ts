@@ -23,6 +23,8 @@ export class Lock {
   readonly #released = new AbortController();
   readonly #signal: AbortSignal;
   #releasing: Promise<void> | undefined;
+  /** A delete of this lock's key was sent and its answer lost: it may have been applied. */
+  #maybeDeleted = false;
 
   /** @internal */
   constructor(session: Session, claim: Claim, token: bigint) {
@@ -98,8 +100,10 @@ export class Lock {
           .if(this.guard())
           .success(Op.delete(this.key))
           .commit();
-        return r.succeeded;
+        // A key missing after an earlier delete of ours went unanswered was deleted by that one.
+        return r.succeeded || this.#maybeDeleted;
       } catch (err) {
+        if (err instanceof EtcdError && err.indeterminate) this.#maybeDeleted = true;
         if (attempt < RELEASE_RESENDS && err instanceof EtcdError && err.indeterminate) continue;
         throw err;
       }
