@@ -54,11 +54,17 @@ for (const [title, pkg] of examples) {
     stdio: 'inherit',
     detached: true,
   });
-  const code = await new Promise<number>((resolve) => current?.once('exit', (c) => resolve(c ?? 1)));
+  const code = await new Promise<number>((resolve) =>
+    current?.once('exit', (c) => resolve(c ?? 1)),
+  );
   if (code !== 0) {
     failures++;
     console.log(`[demo] ${title} failed (exit code ${code})`);
   }
 }
-console.log(failures === 0 ? '\n[demo] all three examples ran as expected' : `\n[demo] ${failures} example(s) failed`);
+console.log(
+  failures === 0
+    ? '\n[demo] all three examples ran as expected'
+    : `\n[demo] ${failures} example(s) failed`,
+);
 await stop(failures === 0 ? 0 : 1);
