@@ -93,3 +93,26 @@ describe('endpoints and failover', () => {
     await eventually(async () => assert.equal((await client.get('count'))?.value, 0));
   });
 });
+
+describe('member-list sync', () => {
+  test('a client given one endpoint learns the others and survives the loss of the first', async () => {
+    const { member } = await follower();
+    await using client = new Etcd({ endpoints: member.clientUrl, keyPrefix: uniquePrefix('sync') });
+    const learnt = await client.syncEndpoints();
+    assert.deepEqual([...learnt].sort(), [...cluster.endpoints].sort());
+    await client.set('k', 1);
+    await member.kill();
+    try {
+      await client.set('k', 2);
+      assert.equal((await client.get('k'))?.value, 2);
+    } finally {
+      member.start('existing');
+      await member.waitHealthy(30_000);
+    }
+  });
+
+  test('autoSyncInterval keeps the endpoints learnt', async () => {
+    await using client = new Etcd({ endpoints: cluster.endpoint, autoSyncInterval: 100 });
+    await eventually(() => assert.equal(client.endpoints.length, 3));
+  });
+});

@@ -31,7 +31,7 @@ import {
 import { startWatch, type WatchOptions } from './watch.js';
 import { HttpWatchHub, SocketWatchHub } from './watch-hub.js';
 import type { Watcher } from './watcher.js';
-import { str } from './wire.js';
+import { asArray, asObject, str } from './wire.js';
 
 export interface EtcdOptions<V = unknown> {
   /** One URL or several, `http://` or `https://`. Default `http://127.0.0.1:2379`. */
@@ -61,6 +61,11 @@ export interface EtcdOptions<V = unknown> {
   maxTxnOps?: number;
   /** Connections per endpoint. Default 32. */
   connections?: number;
+  /**
+   * Learn the endpoints from the cluster's member list every this many ms
+   * (`syncEndpoints()`), so members added or replaced later are used. Default: off.
+   */
+  autoSyncInterval?: number;
   /** How watches travel and how a stalled watch stream is detected. */
   watch?: WatchStreamOptions;
 }
@@ -100,6 +105,7 @@ const CLIENT_OPTIONS = new Set([
   'maxTxnOps',
   'connections',
   'watch',
+  'autoSyncInterval',
 ]);
 const CALL = optionSet();
 const MIRROR_OPTIONS = new Set(['signal']);
@@ -118,6 +124,7 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   readonly #watchHub: SocketWatchHub | HttpWatchHub;
   readonly #keepaliveHub: KeepaliveHub;
   #shared: Promise<Session> | undefined;
+  #autoSync: NodeJS.Timeout | undefined;
 
   constructor(options: EtcdOptions<V> = {}) {
     super();
@@ -177,6 +184,11 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
       );
     }
     this.#keepaliveHub = new KeepaliveHub(this.#transport);
+    if (options.autoSyncInterval !== undefined) {
+      const every = positiveInt(options.autoSyncInterval, 1, 'autoSyncInterval');
+      this.#autoSync = setInterval(() => void this.syncEndpoints().catch(() => undefined), every);
+      this.#autoSync.unref();
+    }
     const endpoints = this.#transport.endpointSet;
     endpoints.on('endpoint-down', (url, error) => this.emit('endpoint-down', url, error));
     endpoints.on('endpoint-up', (url) => this.emit('endpoint-up', url));
@@ -185,6 +197,25 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   /** The endpoints this client talks to. */
   get endpoints(): string[] {
     return this.#transport.endpoints;
+  }
+
+  /**
+   * Replaces the endpoints with the client URLs of the cluster's members, as
+   * the cluster reports them; returns the new list. Members without a client
+   * URL of a scheme this client speaks are left out.
+   */
+  async syncEndpoints(options: CallOptions = {}): Promise<string[]> {
+    checkOptions('syncEndpoints', options, CALL);
+    const res = await this.#transport.call('cluster/member/list', {}, options, false);
+    const urls = new Set<string>();
+    for (const member of asArray(res.members, 'members')) {
+      for (const url of asArray(asObject(member, 'member').clientURLs, 'clientURLs')) {
+        const text = str(url, 'clientURL');
+        if (/^https?:\/\/[^/]+\/?$/.test(text)) urls.add(new URL(text).origin);
+      }
+    }
+    this.#transport.endpointSet.replace([...urls]);
+    return this.endpoints;
   }
 
   /** The server's and the cluster's version. */
@@ -382,6 +413,7 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
 
   /** Closes every connection and ends every watcher. Calls made afterwards reject with ClientClosedError. */
   async close(): Promise<void> {
+    clearInterval(this.#autoSync);
     const shared = this.#shared;
     this.#shared = undefined;
     if (shared) await shared.then((s) => s.close()).catch(() => undefined);

@@ -38,20 +38,53 @@ const PROBE_EVERY_MS = 1_000;
 const PROBE_TIMEOUT_MS = 1_000;
 
 export class EndpointSet extends EventEmitter<EndpointEvents> {
-  readonly list: readonly Endpoint[];
+  #list: Endpoint[];
+  readonly #connections: number;
+  readonly #tls: TlsOptions | undefined;
   #current = 0;
   #prober: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(urls: string[], connections: number, tls: TlsOptions | undefined) {
     super();
-    this.list = urls.map((url) => ({
+    this.#connections = connections;
+    this.#tls = tls;
+    this.#list = urls.map((url) => this.#open(url));
+  }
+
+  #open(url: string): Endpoint {
+    const connect = { ...(this.#tls ?? {}) };
+    return {
       url,
-      pool: new Pool(url, { connections, pipelining: 1, connect: { ...(tls ?? {}) } }),
-      streams: new Pool(url, { pipelining: 1, connect: { ...(tls ?? {}) } }),
+      pool: new Pool(url, { connections: this.#connections, pipelining: 1, connect }),
+      streams: new Pool(url, { pipelining: 1, connect }),
       downUntil: 0,
       failures: 0,
-    }));
+    };
+  }
+
+  get list(): readonly Endpoint[] {
+    return this.#list;
+  }
+
+  /**
+   * Replaces the endpoints with `urls` (learnt from the cluster's member list):
+   * known ones keep their connections and health, new ones are opened, and
+   * those no longer listed are closed once their calls finish.
+   */
+  replace(urls: string[]): void {
+    if (urls.length === 0 || this.#closed) return;
+    const current = this.#list[this.#current];
+    const kept = new Map(this.#list.map((e) => [e.url, e]));
+    const next = urls.map((url) => kept.get(url) ?? this.#open(url));
+    for (const e of this.#list) {
+      if (!urls.includes(e.url)) {
+        void e.pool.close().catch(() => undefined);
+        void e.streams.close().catch(() => undefined);
+      }
+    }
+    this.#list = next;
+    this.#current = Math.max(0, current ? next.indexOf(current) : 0);
   }
 
   /** The endpoint a new stream or call should use first. */
@@ -62,7 +95,7 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   /** Every endpoint once: healthy ones from the current on, then the down ones. */
   order(): Endpoint[] {
     const now = performance.now();
-    const rotated = this.list.map((_, i) => this.list[(this.#current + i) % this.list.length]!);
+    const rotated = this.#list.map((_, i) => this.#list[(this.#current + i) % this.#list.length]!);
     return [
       ...rotated.filter((e) => e.downUntil <= now),
       ...rotated.filter((e) => e.downUntil > now),
@@ -70,17 +103,18 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   }
 
   succeeded(endpoint: Endpoint): void {
-    this.#current = this.list.indexOf(endpoint);
+    const index = this.#list.indexOf(endpoint);
+    if (index >= 0) this.#current = index;
     if (endpoint.failures > 0 || endpoint.downUntil > 0) this.#markUp(endpoint);
   }
 
   failed(endpoint: Endpoint | string, error: Error): void {
-    const e = typeof endpoint === 'string' ? this.list.find((x) => x.url === endpoint) : endpoint;
+    const e = typeof endpoint === 'string' ? this.#list.find((x) => x.url === endpoint) : endpoint;
     if (!e || this.#closed) return;
     const wasUp = e.downUntil <= performance.now();
     e.failures++;
     e.downUntil = performance.now() + Math.min(DOWN_MAX_MS, DOWN_BASE_MS * 2 ** (e.failures - 1));
-    if (this.list[this.#current] === e) this.#current = (this.#current + 1) % this.list.length;
+    if (this.#list[this.#current] === e) this.#current = (this.#current + 1) % this.#list.length;
     if (wasUp) this.emit('endpoint-down', e.url, error);
     this.#startProbing();
   }
@@ -93,13 +127,13 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   }
 
   #startProbing(): void {
-    if (this.#prober || this.#closed || this.list.length < 2) return;
+    if (this.#prober || this.#closed || this.#list.length < 2) return;
     this.#prober = setInterval(() => void this.#probe(), PROBE_EVERY_MS);
     this.#prober.unref();
   }
 
   async #probe(): Promise<void> {
-    const down = this.list.filter((e) => e.downUntil > 0);
+    const down = this.#list.filter((e) => e.downUntil > 0);
     if (down.length === 0) {
       clearInterval(this.#prober);
       this.#prober = undefined;
@@ -125,6 +159,6 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#prober);
-    await Promise.all(this.list.flatMap((e) => [e.pool.close(), e.streams.destroy()]));
+    await Promise.all(this.#list.flatMap((e) => [e.pool.close(), e.streams.destroy()]));
   }
 }
