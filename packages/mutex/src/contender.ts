@@ -21,6 +21,7 @@ import {
   SessionExpiredError,
 } from '@etcdkit/client';
 import { LockTimeoutError } from './errors.js';
+import { Lock } from './lock.js';
 
 /** Where locks live: a session, or a client whose shared session is used. */
 export type LockTarget = Session | Etcd<unknown>;
@@ -162,5 +163,39 @@ export async function joinAs(
     if (!entry.existed) return entry;
     if (attempt >= 2) throw new SessionExpiredError(`cannot clear the stale queue key ${key}`);
     await leaveQueue(session.client, key, entry.createRevision);
+  }
+}
+
+/**
+ * Joins the queue under `own` and waits for the turn, the flow every
+ * primitive shares. `turn` looks at the join's result: it returns nothing
+ * when the contender holds at once, a wait to run otherwise, or throws (as
+ * tryLock does). Any failure gives the place in the queue up.
+ */
+export async function acquire(
+  target: LockTarget,
+  own: string,
+  options: AcquireOptions,
+  turn: (
+    session: Session,
+    entry: QueueEntry<unknown>,
+  ) => ((signal: AbortSignal) => Promise<unknown>) | undefined,
+): Promise<Lock> {
+  const session = await resolveSession(target);
+  const claim = claimKey(session, own);
+  let token: bigint | undefined;
+  try {
+    const entry = await joinAs(session, own, claim.key, options.signal);
+    token = entry.createRevision;
+    const wait = turn(session, entry);
+    if (wait) {
+      await waitTurn(session, options, wait);
+      await confirmHeld(session, claim.key, token);
+    }
+    return new Lock(session, claim, token);
+  } catch (err) {
+    await leaveQueue(session.client, claim.key, token);
+    claim.free();
+    throw err;
   }
 }

@@ -10,21 +10,16 @@
  * The key's create revision is the fencing token. Giving up a wait (signal,
  * timeout, lost session) deletes the key, so no ghost is left in the queue.
  */
-import { type Etcd, waitForPredecessors } from '@etcdkit/client';
+import { waitForPredecessors } from '@etcdkit/client';
 import {
   type AcquireOptions,
+  acquire,
   checkAcquireOptions,
-  claimKey,
-  confirmHeld,
-  joinAs,
   type LockTarget,
-  leaveQueue,
   prefixFor,
-  resolveSession,
-  waitTurn,
 } from './contender.js';
 import { LockNotHeldError, LockTakenError } from './errors.js';
-import { Lock } from './lock.js';
+import type { Lock } from './lock.js';
 
 export class Mutex {
   /** The lock's name; its keys live under `<name>/`. */
@@ -60,36 +55,21 @@ export class Mutex {
   }
 
   async #acquire(options: AcquireOptions, tryOnly: boolean): Promise<Lock> {
-    const session = await resolveSession(this.#target);
-    const etcd: Etcd<unknown> = session.client;
-    const claim = claimKey(session, this.#prefix);
-    let token: bigint | undefined;
-    try {
-      const entry = await joinAs(session, this.#prefix, claim.key, options.signal);
-      token = entry.createRevision;
-      if (entry.head?.createRevision !== token) {
-        if (tryOnly) {
-          throw new LockTakenError(
-            `mutex ${this.name} is held by ${entry.head?.key ?? 'another holder'}`,
-            entry.head?.key,
-            entry.head?.createRevision,
-          );
-        }
-        const mine = token;
-        await waitTurn(session, options, (signal) =>
-          waitForPredecessors(etcd, this.#prefix, mine, { signal }),
+    const lock = await acquire(this.#target, this.#prefix, options, (session, entry) => {
+      if (entry.head?.createRevision === entry.createRevision) return undefined;
+      if (tryOnly) {
+        throw new LockTakenError(
+          `mutex ${this.name} is held by ${entry.head?.key ?? 'another holder'}`,
+          entry.head?.key,
+          entry.head?.createRevision,
         );
-        await confirmHeld(session, claim.key, mine);
       }
-      const lock = new Lock(session, claim, token);
-      this.#held.push(lock);
-      lock.signal.addEventListener('abort', () => this.#forget(lock), { once: true });
-      return lock;
-    } catch (err) {
-      await leaveQueue(etcd, claim.key, token);
-      claim.free();
-      throw err;
-    }
+      return (signal) =>
+        waitForPredecessors(session.client, this.#prefix, entry.createRevision, { signal });
+    });
+    this.#held.push(lock);
+    lock.signal.addEventListener('abort', () => this.#forget(lock), { once: true });
+    return lock;
   }
 
   #forget(lock: Lock): void {

@@ -11,17 +11,12 @@
 import { waitForPredecessors } from '@etcdkit/client';
 import {
   type AcquireOptions,
+  acquire,
   checkAcquireOptions,
-  claimKey,
-  confirmHeld,
-  joinAs,
   type LockTarget,
-  leaveQueue,
   prefixFor,
-  resolveSession,
-  waitTurn,
 } from './contender.js';
-import { Lock } from './lock.js';
+import type { Lock } from './lock.js';
 
 export class RWMutex {
   readonly name: string;
@@ -47,23 +42,13 @@ export class RWMutex {
   }
 
   /** Joins under `own`, then waits until nothing older remains under `blockers`. */
-  async #acquire(own: string, blockers: string, options: AcquireOptions): Promise<Lock> {
-    const session = await resolveSession(this.#target);
-    const claim = claimKey(session, own);
-    let token: bigint | undefined;
-    try {
-      const entry = await joinAs(session, own, claim.key, options.signal);
-      token = entry.createRevision;
-      const mine = token;
-      await waitTurn(session, options, (signal) =>
-        waitForPredecessors(session.client, blockers, mine, { signal }),
-      );
-      await confirmHeld(session, claim.key, mine);
-      return new Lock(session, claim, mine);
-    } catch (err) {
-      await leaveQueue(session.client, claim.key, token);
-      claim.free();
-      throw err;
-    }
+  #acquire(own: string, blockers: string, options: AcquireOptions): Promise<Lock> {
+    return acquire(
+      this.#target,
+      own,
+      options,
+      (session, entry) => (signal) =>
+        waitForPredecessors(session.client, blockers, entry.createRevision, { signal }),
+    );
   }
 }

@@ -11,17 +11,12 @@
 import { type Etcd, InvalidArgumentError } from '@etcdkit/client';
 import {
   type AcquireOptions,
+  acquire,
   checkAcquireOptions,
-  claimKey,
-  confirmHeld,
-  joinAs,
   type LockTarget,
-  leaveQueue,
   prefixFor,
-  resolveSession,
-  waitTurn,
 } from './contender.js';
-import { Lock } from './lock.js';
+import type { Lock } from './lock.js';
 
 export class Semaphore {
   readonly name: string;
@@ -45,23 +40,13 @@ export class Semaphore {
   /** Waits in line for a permit. */
   async acquire(options: AcquireOptions = {}): Promise<Lock> {
     checkAcquireOptions('acquire', options);
-    const session = await resolveSession(this.#target);
-    const claim = claimKey(session, this.#prefix);
-    let token: bigint | undefined;
-    try {
-      const entry = await joinAs(session, this.#prefix, claim.key, options.signal);
-      token = entry.createRevision;
-      const mine = token;
-      await waitTurn(session, options, (signal) =>
-        this.#waitForPermit(session.client, mine, signal),
-      );
-      await confirmHeld(session, claim.key, mine);
-      return new Lock(session, claim, mine);
-    } catch (err) {
-      await leaveQueue(session.client, claim.key, token);
-      claim.free();
-      throw err;
-    }
+    return acquire(
+      this.#target,
+      this.#prefix,
+      options,
+      (session, entry) => (signal) =>
+        this.#waitForPermit(session.client, entry.createRevision, signal),
+    );
   }
 
   async #waitForPermit(etcd: Etcd<unknown>, mine: bigint, signal: AbortSignal): Promise<void> {
