@@ -11,6 +11,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import type { Pool } from 'undici';
 import { type Endpoint, EndpointSet } from './endpoints.js';
@@ -73,6 +74,7 @@ const DEADLINE = Symbol('deadline');
 
 /** Retries before a call gives up (each also bounded by the deadline). */
 const MAX_RETRIES = 4;
+const RETRY_MIN_MS = 25;
 
 /**
  * Retries cost a token; successful calls earn a tenth of one back. A cluster
@@ -331,17 +333,26 @@ export class Transport {
             );
           }
         };
-        // Retry what is safe to retry (reads; writes that provably never left), with
-        // backoff, within the deadline and the retry budget.
-        const result = await pRetry(once, {
-          retries: MAX_RETRIES,
-          minTimeout: 25,
-          maxTimeout: 1_000,
-          randomize: true,
-          signal,
-          shouldRetry: ({ error }) =>
-            error instanceof EtcdError && error.retryable && this.#budget.spend(),
-        });
+        const retryable = (error: unknown) =>
+          error instanceof EtcdError && error.retryable && this.#budget.spend();
+        let result: Json;
+        try {
+          // The common case, a first attempt that succeeds, pays nothing for retries.
+          result = await once();
+        } catch (err) {
+          if (!retryable(err)) throw err;
+          // Retry what is safe to retry (reads; writes that provably never left), with
+          // backoff, within the deadline and the retry budget.
+          await sleep(RETRY_MIN_MS, undefined, { signal });
+          result = await pRetry(once, {
+            retries: MAX_RETRIES - 1,
+            minTimeout: RETRY_MIN_MS,
+            maxTimeout: 1_000,
+            randomize: true,
+            signal,
+            shouldRetry: ({ error }) => retryable(error),
+          });
+        }
         this.#budget.earn();
         return result;
       },
