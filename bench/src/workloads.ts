@@ -268,6 +268,103 @@ const lease: Workload = {
   },
 };
 
+/**
+ * A put, then the wait until the prefix watcher delivers its event: the time
+ * from the write to its delivery (with the write's own latency). With many in
+ * flight, the events per second one watcher sustains. Each value is unique,
+ * so each operation waits for its own event.
+ */
+function watch(name: string, concurrency: number): Workload {
+  const keys = Array.from({ length: 64 }, (_, n) => keyOf('watch', n));
+  const prefix = `${ROOT}watch/`;
+  return {
+    name,
+    title: 'put → event delivered to a prefix watcher',
+    concurrency,
+    prepare: {
+      etcdkit: async (etcd, { implementation }) => {
+        const waiting = new Map<string, () => void>();
+        const watcher = await etcd.watchdir(prefix);
+        void (async () => {
+          for await (const batch of watcher) {
+            for (const e of batch.events) waiting.get(e.kv.value)?.();
+          }
+        })();
+        return async (i) => {
+          const value = `${implementation}-${i}`;
+          const seen = new Promise<void>((resolve) => waiting.set(value, resolve));
+          await etcd.set(keys[i % keys.length]!, value);
+          await seen;
+          waiting.delete(value);
+        };
+      },
+      etcd3: async (etcd, { implementation }) => {
+        const waiting = new Map<string, () => void>();
+        const watcher = await etcd.watch().prefix(prefix).create();
+        watcher.on('put', (kv) => waiting.get(kv.value.toString())?.());
+        return async (i) => {
+          const value = `${implementation}-${i}`;
+          const seen = new Promise<void>((resolve) => waiting.set(value, resolve));
+          await etcd.put(keys[i % keys.length]!).value(value);
+          await seen;
+          waiting.delete(value);
+        };
+      },
+    },
+  };
+}
+
+/** An uncontended lock and release, each implementation on its own lock. */
+const lock: Workload = {
+  name: 'lock',
+  title: 'lock + release, uncontended',
+  concurrency: 1,
+  prepare: {
+    etcdkit: async (etcd, { implementation }) => {
+      const { Mutex } = await import('@etcdkit/mutex');
+      const session = await etcd.session({ ttl: LEASE_TTL });
+      const mutex = new Mutex(session, `${ROOT}lock/${implementation}`);
+      return async () => {
+        const held = await mutex.lock();
+        await held.release();
+      };
+    },
+    // etcd3's lock grants a lease per acquire; that is how it is used.
+    etcd3:
+      async (etcd, { implementation }) =>
+      async () => {
+        const held = await etcd.lock(`${ROOT}lock/${implementation}`).ttl(LEASE_TTL).acquire();
+        await held.release();
+      },
+  },
+};
+
+/** A campaign that wins at once, then resigns, each implementation in its own election. */
+const election: Workload = {
+  name: 'election',
+  title: 'campaign (uncontested) + resign',
+  concurrency: 1,
+  prepare: {
+    etcdkit: async (etcd, { implementation }) => {
+      const { Election } = await import('@etcdkit/election');
+      const session = await etcd.session({ ttl: LEASE_TTL });
+      const race = new Election(session, `${ROOT}election/${implementation}`);
+      return async () => {
+        const leadership = await race.campaign('bench');
+        await leadership.resign();
+      };
+    },
+    etcd3: async (etcd, { implementation }) => {
+      const race = etcd.election(`${ROOT}election/${implementation}`, LEASE_TTL);
+      return async () => {
+        const campaign = race.campaign('bench');
+        await campaign.wait();
+        await campaign.resign();
+      };
+    },
+  },
+};
+
 export const WORKLOADS: readonly Workload[] = [
   put('put-seq', 1),
   put('put-64', 64),
@@ -276,6 +373,10 @@ export const WORKLOADS: readonly Workload[] = [
   readdir,
   txnCas,
   lease,
+  watch('watch-seq', 1),
+  watch('watch-64', 64),
+  lock,
+  election,
 ];
 
 export function workloadByName(name: string): Workload {

@@ -138,18 +138,26 @@ describe('cancel', () => {
     await assert.rejects(client.watch('c'));
   });
 
-  test('the socket is closed when no watcher needs it, and reopened for the next one', async () => {
+  test('an idle socket is kept a moment for the next watcher, then closed, and reopened when needed', async () => {
     await using client = connect('idle');
+    const streams = () => metric(etcd.endpoint, 'etcd_debugging_mvcc_watch_stream_total');
+    const before = await streams();
     const w1 = await client.watch('k');
     assert.equal(client.socketStats.watch, 1);
     await w1.cancel();
+    // Right after the last watcher leaves, the next one reuses the socket.
     const w2 = await client.watch('k');
+    assert.equal(client.socketStats.watch, 1, 'the idle socket was reused');
+    await w2.cancel();
+    // Without watchers it is closed: etcd sees the stream go.
+    await eventually(async () => assert.equal(await streams(), before), { timeout: 10_000 });
+    const w3 = await client.watch('k');
     assert.equal(client.socketStats.watch, 2, 'a new socket after the idle one was closed');
-    const rec = new Recorder(w2);
+    const rec = new Recorder(w3);
     const put = await client.set('k', 'v');
     await rec.waitFor(1);
     assert.deepEqual(rec.lines(), [`${put.revision} put k v`]);
-    await w2.cancel();
+    await w3.cancel();
   });
 });
 

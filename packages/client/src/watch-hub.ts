@@ -35,6 +35,8 @@ export interface WatchTimings {
 type AnyWatcher = HubWatcher;
 
 const MAX_BACKOFF_MS = 3_000;
+/** How long a watch socket without watchers stays open for the next one. */
+const IDLE_SOCKET_MS = 1_000;
 const REQUIRE_LEADER = { 'grpc-metadata-hasleader': 'true' };
 
 function parseMessage(data: unknown): unknown {
@@ -164,6 +166,7 @@ export class SocketWatchHub extends BaseHub {
   #attempt = 0;
   #reconnect: NodeJS.Timeout | undefined;
   #ticker: NodeJS.Timeout | undefined;
+  #idle: NodeJS.Timeout | undefined;
   /** Sockets opened so far: lets tests check that watchers share one. */
   socketsOpened = 0;
 
@@ -173,6 +176,8 @@ export class SocketWatchHub extends BaseHub {
   }
 
   protected started(watcher: AnyWatcher): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
     if (this.#conn?.open) this.#create(this.#conn, watcher);
     else this.#ensureConnection();
   }
@@ -183,7 +188,15 @@ export class SocketWatchHub extends BaseHub {
       this.cancelling.add(watcher.id);
       this.#send(conn, { cancel_request: { watch_id: String(watcher.id) } });
     }
-    if (this.watchers.size === 0) this.#drop();
+    // Keep an idle socket a moment: locks and elections start short watches one
+    // after another, and a new socket for each would cost a handshake every time.
+    if (this.watchers.size === 0 && !this.#idle) {
+      this.#idle = setTimeout(() => {
+        this.#idle = undefined;
+        if (this.watchers.size === 0) this.#drop();
+      }, IDLE_SOCKET_MS);
+      this.#idle.unref();
+    }
   }
 
   override close(): void {
@@ -334,6 +347,8 @@ export class SocketWatchHub extends BaseHub {
 
   /** Closes the socket when no watcher needs it, so an idle client holds none. */
   #drop(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
     clearTimeout(this.#reconnect);
     this.#reconnect = undefined;
     clearInterval(this.#ticker);
