@@ -365,6 +365,96 @@ const election: Workload = {
   },
 };
 
+/** Contenders in flight for the one lock of `lock-8`. */
+const LOCK_CONTENDERS = 8;
+
+/**
+ * Contended hand-offs: 8 operations in flight, each locks the same lock (one
+ * per implementation) and releases it at once. Ops/s are hand-offs per
+ * second; latency is from asking to holding, plus the release.
+ */
+const lockContended: Workload = {
+  name: 'lock-8',
+  title: `lock + release, ${LOCK_CONTENDERS} contenders on one lock`,
+  concurrency: LOCK_CONTENDERS,
+  prepare: {
+    // The contenders of one process share its session; each gets its own queue key.
+    etcdkit: async (etcd, { implementation }) => {
+      const { Mutex } = await import('@etcdkit/mutex');
+      const session = await etcd.session({ ttl: LEASE_TTL });
+      const mutex = new Mutex(session, `${ROOT}lock-8/${implementation}`);
+      return async () => {
+        const held = await mutex.lock();
+        await held.release();
+      };
+    },
+    // etcd3's lock is try-once (no queue): like a user would, each contender
+    // retries acquire() every 5 ms until it gets the lock.
+    etcd3: async (etcd, { implementation }) => {
+      const { EtcdLockFailedError } = await import('etcd3');
+      const name = `${ROOT}lock-8/${implementation}`;
+      return async () => {
+        for (;;) {
+          try {
+            const held = await etcd.lock(name).ttl(LEASE_TTL).acquire();
+            await held.release();
+            return;
+          } catch (err) {
+            if (!(err instanceof EtcdLockFailedError)) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        }
+      };
+    },
+  },
+};
+
+/** Services and instances per service seeded for `registry-sync`. */
+const REGISTRY_SERVICES = 5;
+const REGISTRY_INSTANCES = 100;
+const REGISTRY_PREFIX = `${ROOT}registry`;
+
+// Loaded on use, so the other implementations' processes never load the registry.
+const loadRegistry = () => import('@etcdkit/registry');
+
+/**
+ * A consumer's first sync: discover one of 5 services of 100 instances each,
+ * wait for the initial listing, check it, close the set. etcd3 has no registry.
+ */
+const registrySync: Workload = {
+  name: 'registry-sync',
+  title: `discover → initial listing of ${REGISTRY_INSTANCES} instances → close`,
+  concurrency: 1,
+  seed: async (etcd) => {
+    const { Registry } = await loadRegistry();
+    // The session stays open for the runner's life, so the instances stay listed.
+    const session = await etcd.session({ ttl: LEASE_TTL });
+    const registry = new Registry(etcd, { prefix: REGISTRY_PREFIX });
+    for (let s = 0; s < REGISTRY_SERVICES; s++) {
+      const batch = [];
+      for (let n = 0; n < REGISTRY_INSTANCES; n++) {
+        const instance = { id: `i${n}`, address: '10.0.0.1', port: 8000 + n };
+        batch.push(registry.register(`svc${s}`, instance, { session }));
+      }
+      await Promise.all(batch);
+    }
+  },
+  prepare: {
+    etcdkit: async (etcd) => {
+      const { Registry } = await loadRegistry();
+      const registry = new Registry(etcd, { prefix: REGISTRY_PREFIX });
+      return async (i) => {
+        // discover() resolves once the first listing is complete.
+        const set = await registry.discover(`svc${i % REGISTRY_SERVICES}`);
+        if (set.size !== REGISTRY_INSTANCES) {
+          throw new Error(`${set.size} instances listed, expected ${REGISTRY_INSTANCES}`);
+        }
+        await set.close();
+      };
+    },
+  },
+};
+
 export const WORKLOADS: readonly Workload[] = [
   put('put-seq', 1),
   put('put-64', 64),
@@ -377,6 +467,8 @@ export const WORKLOADS: readonly Workload[] = [
   watch('watch-64', 64),
   lock,
   election,
+  lockContended,
+  registrySync,
 ];
 
 export function workloadByName(name: string): Workload {
