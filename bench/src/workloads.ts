@@ -455,6 +455,92 @@ const registrySync: Workload = {
   },
 };
 
+const BIG_PREFIX = `${ROOT}registry-5000`;
+const BIG_SERVICES = 50;
+const BIG_INSTANCES = 100;
+
+/**
+ * A new consumer's initial sync of 5,000 instances: list the 50 services,
+ * discover each (a full listing apiece) and check every count. etcd3 has no
+ * registry.
+ */
+const registrySync5000: Workload = {
+  name: 'registry-sync-5000',
+  title: `services() + discover() of ${BIG_SERVICES} services × ${BIG_INSTANCES} instances`,
+  concurrency: 1,
+  warmupOps: 2,
+  seed: async (etcd) => {
+    const { Registry } = await loadRegistry();
+    const session = await etcd.session({ ttl: LEASE_TTL });
+    const registry = new Registry(etcd, { prefix: BIG_PREFIX });
+    for (let s = 0; s < BIG_SERVICES; s++) {
+      const batch = [];
+      for (let n = 0; n < BIG_INSTANCES; n++) {
+        batch.push(
+          registry.register(
+            `svc${s}`,
+            { id: `i${n}`, address: '10.0.0.1', port: 8000 + n },
+            { session },
+          ),
+        );
+      }
+      await Promise.all(batch);
+    }
+  },
+  prepare: {
+    etcdkit: async (etcd) => {
+      const { Registry } = await loadRegistry();
+      return async () => {
+        const registry = new Registry(etcd, { prefix: BIG_PREFIX });
+        const names = await registry.services();
+        if (names.length !== BIG_SERVICES) throw new Error(`${names.length} services listed`);
+        const sets = await Promise.all(names.map((name) => registry.discover(name)));
+        const total = sets.reduce((sum, set) => sum + set.size, 0);
+        if (total !== BIG_SERVICES * BIG_INSTANCES) throw new Error(`${total} instances listed`);
+        await registry.close();
+      };
+    },
+  },
+};
+
+/**
+ * From a registration to every consumer seeing it, then from a deregistration
+ * to every consumer seeing it gone: three consumers watch one service. A
+ * crash is seen after the lease TTL instead; the registry tests measure that.
+ */
+const registryVisibility: Workload = {
+  name: 'registry-visibility',
+  title: 'register → seen by 3 consumers, deregister → gone from all 3',
+  concurrency: 1,
+  warmupOps: 50,
+  prepare: {
+    etcdkit: async (etcd, { implementation }) => {
+      const { Registry } = await loadRegistry();
+      const session = await etcd.session({ ttl: LEASE_TTL });
+      const registry = new Registry(etcd, {
+        prefix: `${ROOT}registry-visibility-${implementation}`,
+      });
+      const consumers = await Promise.all([1, 2, 3].map(() => registry.discover('api')));
+      const until = (check: () => boolean) =>
+        new Promise<void>((resolve) => {
+          const poll = () => (check() ? resolve() : setImmediate(poll));
+          poll();
+        });
+      return async (i) => {
+        const id = `i${i}`;
+        const registration = await registry.register(
+          'api',
+          { id, address: '10.0.0.1', port: 8080 },
+          { session },
+        );
+        await until(() => consumers.every((c) => c.get(id) !== undefined));
+        await registration.deregister();
+        await until(() => consumers.every((c) => c.get(id) === undefined));
+      };
+    },
+  },
+};
+
 export const WORKLOADS: readonly Workload[] = [
   put('put-seq', 1),
   put('put-64', 64),
@@ -469,6 +555,8 @@ export const WORKLOADS: readonly Workload[] = [
   election,
   lockContended,
   registrySync,
+  registrySync5000,
+  registryVisibility,
 ];
 
 export function workloadByName(name: string): Workload {
