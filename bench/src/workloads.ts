@@ -541,6 +541,50 @@ const registryVisibility: Workload = {
   },
 };
 
+/** Lease TTL of the failover workload: how long a dead leader blocks the next. */
+const FAILOVER_TTL = 2;
+
+/**
+ * Leader failover: A leads, B waits in the same election; A dies without
+ * resigning (its lease is no longer renewed, as when its process is killed)
+ * and the operation lasts until B leads. Bounded below by the TTL.
+ */
+const electionFailover: Workload = {
+  name: 'election-failover',
+  title: `leader stops renewing (TTL ${FAILOVER_TTL} s) → next candidate leads`,
+  concurrency: 1,
+  warmupOps: 1,
+  prepare: {
+    etcdkit: async (etcd, { implementation }) => {
+      const { Election } = await import('@etcdkit/election');
+      return async (i) => {
+        const name = `${ROOT}failover/${implementation}-${i}`;
+        const a = await etcd.session({ ttl: FAILOVER_TTL });
+        const b = await etcd.session({ ttl: FAILOVER_TTL });
+        await new Election(a, name).campaign('a');
+        const next = new Election(b, name).campaign('b');
+        a.orphan(); // dies: keepalives stop, the lease expires by itself
+        const leadership = await next;
+        await leadership.resign();
+        await b.close();
+      };
+    },
+    etcd3:
+      async (etcd, { implementation }) =>
+      async (i) => {
+        const race = etcd.election(`${ROOT}failover/${implementation}-${i}`, FAILOVER_TTL);
+        const a = race.campaign('a');
+        await a.wait();
+        const b = race.campaign('b');
+        // etcd3 has no way to let a campaign die without resigning; stopping its
+        // lease's keepalives (Lease.release) is what a killed process amounts to.
+        (a as unknown as { lease: { release(): void } }).lease.release();
+        await b.wait();
+        await b.resign();
+      },
+  },
+};
+
 export const WORKLOADS: readonly Workload[] = [
   put('put-seq', 1),
   put('put-64', 64),
@@ -557,6 +601,7 @@ export const WORKLOADS: readonly Workload[] = [
   registrySync,
   registrySync5000,
   registryVisibility,
+  electionFailover,
 ];
 
 export function workloadByName(name: string): Workload {
