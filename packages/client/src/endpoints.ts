@@ -95,11 +95,13 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   /** Every endpoint once: healthy ones from the current on, then the down ones. */
   order(): Endpoint[] {
     const now = performance.now();
-    const rotated = this.#list.map((_, i) => this.#list[(this.#current + i) % this.#list.length]!);
-    return [
-      ...rotated.filter((e) => e.downUntil <= now),
-      ...rotated.filter((e) => e.downUntil > now),
-    ];
+    const up: Endpoint[] = [];
+    const down: Endpoint[] = [];
+    for (let i = 0; i < this.#list.length; i++) {
+      const e = this.#list[(this.#current + i) % this.#list.length]!;
+      (e.downUntil <= now ? up : down).push(e);
+    }
+    return down.length === 0 ? up : up.concat(down);
   }
 
   succeeded(endpoint: Endpoint): void {

@@ -3,7 +3,7 @@
  * of leases. Lease IDs are bigint: they exceed 2^53.
  */
 import { randomBytes } from 'node:crypto';
-import { fromBase64 } from './bytes.js';
+import { fromBase64, utf8 } from './bytes.js';
 import type { Context } from './context.js';
 import {
   EtcdError,
@@ -173,7 +173,7 @@ export async function timetolive(
     id: int64(res.ID, 'ID'),
     ttl,
     grantedTtl: smallInt(res.grantedTTL, 'grantedTTL'),
-    keys: keyBytes.map((k) => Buffer.from(k).toString('utf8')),
+    keys: keyBytes.map(utf8),
     keyBytes,
   };
 }

@@ -10,7 +10,7 @@
  * changes that always leads to the true contents of the prefix.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { Key } from './bytes.js';
+import { type Key, toBytes } from './bytes.js';
 import type { Context } from './context.js';
 import { EtcdError } from './errors.js';
 import type { KeyValue } from './key-value.js';
@@ -81,10 +81,7 @@ export class Mirror<V = unknown> extends EventEmitter<MirrorEvents<V>> {
   }
 
   get(key: Key): KeyValue<V> | undefined {
-    const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
-    for (const kv of this.#items.values())
-      if (Buffer.compare(Buffer.from(kv.keyBytes), bytes) === 0) return kv;
-    return undefined;
+    return this.#items.get(Buffer.from(toBytes(key)).toString('latin1'));
   }
 
   /** Reads the whole prefix at one revision; on a re-list, emits the difference. */

@@ -19,6 +19,7 @@ import {
   Compare,
   type Etcd,
   InvalidArgumentError,
+  joinQueue,
   type KeyValue,
   Op,
   queueKey,
@@ -29,7 +30,6 @@ import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
 import {
   type ElectionValue,
   type LeaderInfo,
-  putValue,
   sameBytes,
   toLeaderInfo,
   valueBytes,
@@ -173,21 +173,15 @@ export class Election {
 
   /** Creates the candidate's key, or reuses it with the new value. Returns its create revision. */
   async #join(session: Session, key: string, bytes: Uint8Array, signal: AbortSignal) {
-    const r = await this.#client
-      .txn()
-      .if(Compare.createRevision(key, '=', 0n))
-      .success(putValue(key, bytes, session.lease))
-      .failure(Op.get(key))
-      .commit({ signal });
-    // The put's revision is the txn's: the new key's create revision.
-    if (r.succeeded) return r.revision;
-    const existing = r.results[0]?.type === 'range' ? r.results[0].kvs[0] : undefined;
+    const entry = await joinQueue(this.#client, this.prefix, key, session.lease, bytes, { signal });
+    if (!entry.existed) return entry.createRevision;
+    const existing = entry.kv;
     if (!existing) throw new NotLeaderError(`${key} vanished while joining ${this.name}`);
     if (!sameBytes(existing.valueBytes, bytes)) {
       const p = await this.#client
         .txn()
         .if(Compare.createRevision(key, '=', existing.createRevision))
-        .success(putValue(key, bytes, session.lease))
+        .success(Op.putRaw(key, bytes, { lease: session.lease }))
         .commit({ signal });
       if (!p.succeeded) throw new NotLeaderError(`${key} vanished while joining ${this.name}`);
     }

@@ -4,7 +4,7 @@
  * the proposal as a plain string: a JSON-encoded `"a"` would read as `"a"`
  * with its quotes on their side.
  */
-import { InvalidArgumentError, type KeyValue, type Op } from '@etcdkit/client';
+import { InvalidArgumentError, type KeyValue } from '@etcdkit/client';
 
 /** A proposal: text (stored as UTF-8) or bytes (stored as they are). */
 export type ElectionValue = string | Uint8Array;
@@ -51,12 +51,4 @@ export function valueBytes(value: ElectionValue): Uint8Array {
 /** Whether two byte strings are equal. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0;
-}
-
-/**
- * A put of raw bytes on the session's lease. The client's `Op` descriptor
- * carries them in `raw`, which its encoder stores as is, past the codec.
- */
-export function putValue(key: string, bytes: Uint8Array, lease: bigint): Op {
-  return { type: 'put', key, value: undefined, options: { lease }, raw: bytes };
 }

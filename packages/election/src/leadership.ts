@@ -22,7 +22,7 @@ import {
 } from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
 import { NotLeaderError } from './errors.js';
-import { type ElectionValue, putValue, valueBytes } from './leader-info.js';
+import { type ElectionValue, valueBytes } from './leader-info.js';
 
 export interface LeadershipEvents {
   /** Leading ended without a resign: the session was lost or the key deleted. */
@@ -101,7 +101,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     const r = await this.#client
       .txn()
       .if(this.guard())
-      .success(putValue(this.key, bytes, this.lease))
+      .success(Op.putRaw(this.key, bytes, { lease: this.lease }))
       .commit(options);
     if (!r.succeeded) {
       const err = new NotLeaderError(`${this.key} (token ${this.token}) no longer exists`);

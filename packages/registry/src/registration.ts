@@ -17,7 +17,7 @@ import {
   ClientClosedError,
   type Etcd,
   LeaseNotFoundError,
-  type Op,
+  Op,
   type Session,
   SessionExpiredError,
 } from '@etcdkit/client';
@@ -239,13 +239,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 
   /** Puts the latest value on `session`'s lease, bypassing the client's codec. */
   async #put(session: Session, call: CallOptions): Promise<bigint> {
-    const put: Op = {
-      type: 'put',
-      key: this.key,
-      value: undefined,
-      options: { lease: session.lease },
-      raw: encodeRecord(this.#record),
-    };
+    const put = Op.putRaw(this.key, encodeRecord(this.#record), { lease: session.lease });
     try {
       const result = await this.#client.txn().success(put).commit(call);
       return result.revision;
