@@ -88,6 +88,24 @@ describe('auth', () => {
     await assert.rejects(client.get('app/x'), AuthenticationError);
   });
 
+  test('a wrong password: watch and watchdir reject with AuthenticationError, as get does', async () => {
+    await using client = new Etcd({
+      endpoints: etcd.endpoint,
+      auth: { user: 'alice', password: 'nope' },
+      timeout: 20_000,
+    });
+    await assert.rejects(client.watch('app/x'), AuthenticationError);
+    await assert.rejects(client.watchdir('app/'), AuthenticationError);
+  });
+
+  test('no credentials: a watch is refused with the same error class as a get', async () => {
+    await using client = new Etcd({ endpoints: etcd.endpoint, timeout: 20_000 });
+    const getError = await client.get('app/x').catch((err: unknown) => err);
+    const watchError = await client.watch('app/x').catch((err: unknown) => err);
+    assert.ok(watchError instanceof Error);
+    assert.equal(watchError.name, (getError as Error).name);
+  });
+
   test('no credentials on an auth-enabled cluster is refused', async () => {
     await using client = new Etcd({ endpoints: etcd.endpoint });
     await assert.rejects(

@@ -53,6 +53,20 @@ describe('TLS', () => {
     await assert.rejects(client.get('k'), UnavailableError);
   });
 
+  test('a wrong servername: watch and watchdir reject with the error a get gives', async () => {
+    for (const transport of ['websocket', 'http'] as const) {
+      await using client = new Etcd({
+        endpoints: plain.endpoint,
+        tls: { ca: certs.ca, servername: 'wrong.example' },
+        timeout: 20_000,
+        watch: { transport },
+      });
+      await assert.rejects(client.get('k'), UnavailableError);
+      await assert.rejects(client.watch('k'), UnavailableError);
+      await assert.rejects(client.watchdir('d/'), UnavailableError);
+    }
+  });
+
   test('rejectUnauthorized: false skips verification', async () => {
     await using client = new Etcd({
       endpoints: plain.endpoint,

@@ -10,7 +10,7 @@ import { KeySpace } from './bytes.js';
 import { type Codec, type CodecName, codecByName } from './codec.js';
 import { Context } from './context.js';
 import type { EndpointEvents } from './endpoints.js';
-import { InvalidArgumentError } from './errors.js';
+import { ClientClosedError, InvalidArgumentError } from './errors.js';
 import { KeepaliveHub } from './keepalive-hub.js';
 import type { KeyValue } from './key-value.js';
 import * as kv from './kv.js';
@@ -124,6 +124,9 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   readonly #watchHub: SocketWatchHub | HttpWatchHub;
   readonly #keepaliveHub: KeepaliveHub;
   #shared: Promise<Session> | undefined;
+  /** Every session this client created and not yet closed: `close()` ends them. */
+  readonly #sessions = new Set<Session>();
+  #closing: Promise<void> | undefined;
   #autoSync: NodeJS.Timeout | undefined;
 
   constructor(options: EtcdOptions<V> = {}) {
@@ -163,21 +166,22 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
         "watch.transport 'websocket' cannot carry an auth token through etcd's gateway: use 'http'",
       );
     }
+    const timings = {
+      progressInterval: positiveInt(
+        watch.progressInterval,
+        DEFAULT_PROGRESS_INTERVAL_MS,
+        'progressInterval',
+      ),
+      progressTimeout: positiveInt(
+        watch.progressTimeout,
+        DEFAULT_PROGRESS_TIMEOUT_MS,
+        'progressTimeout',
+      ),
+    };
     if (watch.transport === 'http' || (watch.transport === undefined && options.auth)) {
-      this.#watchHub = new HttpWatchHub(this.#transport);
+      this.#watchHub = new HttpWatchHub(this.#transport, timings);
     } else if (watch.transport === undefined || watch.transport === 'websocket') {
-      this.#watchHub = new SocketWatchHub(this.#transport, {
-        progressInterval: positiveInt(
-          watch.progressInterval,
-          DEFAULT_PROGRESS_INTERVAL_MS,
-          'progressInterval',
-        ),
-        progressTimeout: positiveInt(
-          watch.progressTimeout,
-          DEFAULT_PROGRESS_TIMEOUT_MS,
-          'progressTimeout',
-        ),
-      });
+      this.#watchHub = new SocketWatchHub(this.#transport, timings);
     } else {
       throw new InvalidArgumentError(
         `watch.transport must be 'websocket' or 'http', got ${String(watch.transport)}`,
@@ -382,12 +386,20 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
 
   /** Grants a lease (or resumes one) and keeps it alive until `close()`. */
   async session(options?: SessionOptions): Promise<Session> {
-    return Session.create(
+    const session = await Session.create(
       this as Etcd<unknown>,
       this.#ctx as Context<unknown>,
       this.#keepaliveHub,
       options,
     );
+    if (this.#closing) {
+      // Granted while the client was closing: nobody may hold it.
+      await session.close().catch(() => undefined);
+      throw new ClientClosedError('the client is closed');
+    }
+    this.#sessions.add(session);
+    session.once('closed', () => this.#sessions.delete(session));
+    return session;
   }
 
   /**
@@ -411,13 +423,29 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
     return pending;
   }
 
-  /** Closes every connection and ends every watcher. Calls made afterwards reject with ClientClosedError. */
-  async close(): Promise<void> {
+  /**
+   * Ends everything the client started: every session it created is closed and
+   * its lease revoked (so locks, leaderships and registrations on it are
+   * released at once), watchers and mirrors end, keepalives stop, connections
+   * close, and no timer is left to keep the process alive. Calls made from now
+   * on reject with ClientClosedError. Idempotent: a second call waits for the first.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     clearInterval(this.#autoSync);
-    const shared = this.#shared;
+    // From here on only the revokes below go out.
+    this.#transport.beginClose();
     this.#shared = undefined;
-    if (shared) await shared.then((s) => s.close()).catch(() => undefined);
     this.#watchHub.close();
+    await Promise.all(
+      // A revoke that fails leaves the lease to expire by its TTL.
+      [...this.#sessions].map((session) => session.close().catch(() => undefined)),
+    );
+    this.#sessions.clear();
     this.#keepaliveHub.close();
     await this.#transport.close();
   }

@@ -161,6 +161,33 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#prober);
-    await Promise.all(this.#list.flatMap((e) => [e.pool.close(), e.streams.destroy()]));
+    // Calls still in flight get a moment to finish; then their connections are cut.
+    await Promise.all(
+      this.#list.flatMap((e) => [
+        closeWithin(e.pool, CLOSE_GRACE_MS),
+        e.streams.destroy().catch(() => undefined),
+      ]),
+    );
+  }
+}
+
+/** How long calls still in flight at `close()` may take before their connections are cut. */
+const CLOSE_GRACE_MS = 1_000;
+
+async function closeWithin(pool: Pool, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  const closed = pool.close().then(
+    () => 'closed' as const,
+    () => 'closed' as const,
+  );
+  try {
+    if ((await Promise.race([closed, late])) === 'late') await pool.destroy();
+  } catch {
+    // already closed or destroyed
+  } finally {
+    clearTimeout(timer);
   }
 }

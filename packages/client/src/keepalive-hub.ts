@@ -14,7 +14,12 @@ import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
 import { asObject, int64, optObject, smallInt } from './wire.js';
 
-export type KeepaliveListener = (ttl: number) => void;
+export interface KeepaliveListener {
+  /** etcd answered a keepalive of this lease with `ttl` (0: the lease is gone). */
+  answer(ttl: number): void;
+  /** A socket opened: keepalives can be sent now. */
+  ready(): void;
+}
 
 const MAX_BACKOFF_MS = 2_000;
 const STALL_GRACE_MS = 1_000;
@@ -81,7 +86,7 @@ export class KeepaliveHub {
     } catch {
       return; // unanswered: the session's watchdog keeps time
     }
-    this.#listeners.get(id)?.(ttl);
+    this.#listeners.get(id)?.answer(ttl);
   }
 
   /**
@@ -126,6 +131,7 @@ export class KeepaliveHub {
     ws.onopen = () => {
       this.#open = true;
       this.#attempt = 0;
+      for (const listener of [...this.#listeners.values()]) listener.ready();
     };
     ws.onmessage = (event) => this.#onMessage(event.data);
     ws.onclose = () => this.#broken(url);
@@ -145,7 +151,7 @@ export class KeepaliveHub {
       this.#broken();
       return;
     }
-    this.#listeners.get(id)?.(ttl);
+    this.#listeners.get(id)?.answer(ttl);
   }
 
   #broken(url = this.#socketUrl): void {

@@ -12,7 +12,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { type Key, toBytes } from './bytes.js';
 import type { Context } from './context.js';
-import { EtcdError } from './errors.js';
 import type { KeyValue } from './key-value.js';
 import { range } from './kv.js';
 import { type IdChecker, startWatch } from './watch.js';
@@ -59,8 +58,21 @@ export class Mirror<V = unknown> extends EventEmitter<MirrorEvents<V>> {
 
   /** @internal lists the prefix, starts watching, and resolves when the copy is complete. */
   async start(signal?: AbortSignal): Promise<this> {
-    signal?.addEventListener('abort', () => void this.close(), { once: true });
-    await this.#list(false);
+    if (signal) {
+      const onAbort = () => void this.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#abort.signal.addEventListener(
+        'abort',
+        () => signal.removeEventListener('abort', onAbort),
+        { once: true },
+      );
+    }
+    try {
+      await this.#list(false);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
     this.#running = this.#follow();
     return this;
   }
@@ -115,10 +127,15 @@ export class Mirror<V = unknown> extends EventEmitter<MirrorEvents<V>> {
   async #follow(): Promise<void> {
     while (!this.#abort.signal.aborted) {
       try {
-        this.#watcher = await startWatch(this.#ctx, this.#hub, this.#dir, true, {
-          startRevision: this.#revision + 1n,
-          signal: this.#abort.signal,
-        });
+        // The store must be at or past the revision listed, or it went back in time.
+        this.#watcher = await startWatch(
+          this.#ctx,
+          this.#hub,
+          this.#dir,
+          true,
+          { startRevision: this.#revision + 1n, signal: this.#abort.signal },
+          this.#revision,
+        );
         for await (const batch of this.#watcher) {
           const changes: MirrorChange<V>[] = [];
           for (const event of batch.events) {
@@ -139,9 +156,8 @@ export class Mirror<V = unknown> extends EventEmitter<MirrorEvents<V>> {
           }
           this.#emitChanges(changes);
         }
-        // The watcher ended without an error: its client was closed.
-        if (!this.#abort.signal.aborted)
-          this.#fail(new EtcdError('the mirror stopped: its client was closed'));
+        // The watcher ended without an error: its client was closed. End quietly.
+        void this.close();
         return;
       } catch (err) {
         if (this.#abort.signal.aborted) return;

@@ -3,7 +3,17 @@
  * may end in the middle of a message (or of a UTF-8 character) and may hold
  * several messages; bytes are kept until a newline completes a line.
  */
-import { ProtocolError } from './errors.js';
+import { type EtcdErrorOptions, ProtocolError } from './errors.js';
+
+/** A stream line is not JSON. `messages` holds the ones completed before it in the same chunk. */
+export class NdjsonError extends ProtocolError {
+  readonly messages: unknown[];
+
+  constructor(message: string, messages: unknown[], options: EtcdErrorOptions = {}) {
+    super(message, options);
+    this.messages = messages;
+  }
+}
 
 const NEWLINE = 0x0a;
 
@@ -11,7 +21,10 @@ export class NdjsonParser {
   #pending: Buffer[] = [];
   #pendingLength = 0;
 
-  /** Feeds a chunk and returns the messages it completes, in order. */
+  /**
+   * Feeds a chunk and returns the messages it completes, in order. A line that
+   * is not JSON throws `NdjsonError`, which carries the messages before it.
+   */
   push(chunk: Uint8Array): unknown[] {
     const messages: unknown[] = [];
     let start = 0;
@@ -46,7 +59,9 @@ export class NdjsonParser {
     try {
       into.push(JSON.parse(line));
     } catch (err) {
-      throw new ProtocolError(`a stream line is not JSON: ${line.slice(0, 120)}`, { cause: err });
+      throw new NdjsonError(`a stream line is not JSON: ${line.slice(0, 120)}`, into, {
+        cause: err,
+      });
     }
   }
 }

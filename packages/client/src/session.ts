@@ -23,10 +23,13 @@ import type { CallOptions } from './transport.js';
 
 export interface SessionOptions extends CallOptions {
   /** Lease TTL in seconds. Default 60, as etcd's Go concurrency package. */
-  ttl?: number;
+  ttl?: number | undefined;
   /** Resume this existing lease (e.g. after a restart) instead of granting a new one. */
-  lease?: bigint;
+  lease?: bigint | undefined;
 }
+
+/** `alive` until the lease is `lost`, or until its owner `closed` (or orphaned) it. */
+export type SessionState = 'alive' | 'lost' | 'closed';
 
 export interface SessionEvents {
   /** The lease is gone, or can no longer be proven alive. */
@@ -61,7 +64,9 @@ export class Session extends EventEmitter<SessionEvents> {
   #lastSent = -Infinity;
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
-  #ended = false;
+  #state: SessionState = 'alive';
+  /** Orphaned: the lease is left to expire, so close() does not revoke it. */
+  #orphaned = false;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -79,7 +84,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.lease = lease;
     this.ttl = ttl;
     this.#aliveUntil = sentAt + ttl * 1000;
-    hub.register(lease, (answer) => this.#onAnswer(answer));
+    hub.register(lease, {
+      answer: (ttl) => this.#onAnswer(ttl),
+      // The first keepalive goes out as soon as the socket opens, not at the next tick.
+      ready: () => this.#tick(),
+    });
     const every = Math.max(50, Math.floor((ttl * 1000) / 3));
     this.#timer = setInterval(() => this.#tick(), Math.min(every, this.#margin()));
     this.#tick();
@@ -117,7 +126,17 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** True until the lease is lost or the session closed. */
   get alive(): boolean {
-    return !this.#ended;
+    return this.#state === 'alive';
+  }
+
+  /** Whether the session is alive, lost, or closed by its owner. */
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** The lease ID as etcd and etcdctl print it: lower-case hex. */
+  get leaseHex(): string {
+    return this.lease.toString(16);
   }
 
   /** Milliseconds of lease life still proven, by the monotonic clock. */
@@ -131,11 +150,13 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #tick(): void {
-    if (this.#ended) return;
+    if (this.#state !== 'alive') return;
     const now = performance.now();
     if (now >= this.#aliveUntil - this.#margin()) {
       this.#lose(
-        new SessionExpiredError(`lease ${this.lease} could not be renewed before its TTL ran out`),
+        new SessionExpiredError(
+          `lease ${this.leaseHex} could not be renewed before its TTL ran out`,
+        ),
       );
       return;
     }
@@ -160,11 +181,11 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #onAnswer(ttl: number): void {
-    if (this.#ended) return;
+    if (this.#state !== 'alive') return;
     const sentAt = this.#inFlight.shift();
     if (ttl <= 0) {
       this.#lose(
-        new SessionExpiredError(`lease ${this.lease} expired or was revoked`, {
+        new SessionExpiredError(`lease ${this.leaseHex} expired or was revoked`, {
           cause: new LeaseNotFoundError('lease not found'),
         }),
       );
@@ -175,38 +196,43 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #lose(error: SessionExpiredError): void {
-    if (this.#ended) return;
-    this.#stop();
+    if (this.#state !== 'alive') return;
+    this.#stop('lost');
     this.#abort.abort(error);
     this.emit('lost', error);
   }
 
-  #stop(): void {
-    this.#ended = true;
+  #stop(state: 'lost' | 'closed'): void {
+    this.#state = state;
     clearInterval(this.#timer);
     this.#hub.unregister(this.lease);
   }
 
-  /** Stops keepalive and revokes the lease, deleting every key attached to it. Idempotent. */
+  /**
+   * Stops keepalive and revokes the lease, deleting every key attached to it,
+   * also after the session was lost (the lease may outlive what could be
+   * proven). Idempotent; a lease already gone is fine.
+   */
   close(options: CallOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
-      const wasAlive = !this.#ended;
-      this.#stop();
-      this.#abort.abort(new SessionExpiredError('the session was closed'));
-      this.emit('closed');
-      if (wasAlive) {
-        await revoke(this.#ctx, this.lease, options).catch((err: unknown) => {
-          if (!(err instanceof LeaseNotFoundError)) throw err;
-        });
+      if (this.#state === 'alive') {
+        this.#stop('closed');
+        this.#abort.abort(new SessionExpiredError('the session was closed'));
+        this.emit('closed');
       }
+      if (this.#orphaned) return;
+      await revoke(this.#ctx, this.lease, options).catch((err: unknown) => {
+        if (!(err instanceof LeaseNotFoundError)) throw err;
+      });
     })();
     return this.#closing;
   }
 
   /** Stops keepalive but leaves the lease to expire by its TTL (for a hand-over or resume). */
   orphan(): void {
-    if (this.#ended) return;
-    this.#stop();
+    if (this.#state !== 'alive') return;
+    this.#orphaned = true;
+    this.#stop('closed');
     this.#abort.abort(new SessionExpiredError('the session was orphaned'));
     this.emit('closed');
   }

@@ -126,6 +126,8 @@ export class Transport {
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
   #closed = false;
+  /** Closing: only lease revokes (a closing client's sessions) may still go out. */
+  #closing = false;
 
   constructor(options: TransportOptions) {
     this.#timeout = options.timeout;
@@ -178,6 +180,11 @@ export class Transport {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The client's deadline for each call in ms (0: none). */
+  get timeout(): number {
+    return this.#timeout;
   }
 
   /** Calls carry an auth token. etcd's WebSocket proxy cannot pass one on, so streams use HTTP. */
@@ -235,8 +242,8 @@ export class Transport {
     body: Json,
     signal: AbortSignal,
     extraHeaders: Record<string, string> = {},
-  ): Promise<AsyncIterable<Buffer>> {
-    if (this.#closed) throw new ClientClosedError('the client is closed');
+  ): Promise<{ body: AsyncIterable<Buffer>; url: string }> {
+    if (this.#closing) throw new ClientClosedError('the client is closed');
     const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
     const token = await this.#ensureToken(signal);
     const endpoint = this.endpointSet.current;
@@ -257,11 +264,12 @@ export class Transport {
           `${endpoint.url} answered ${res.statusCode}: ${text.slice(0, 200)}`,
         );
       }
-      return res.body;
+      return { body: res.body, url: endpoint.url };
     } catch (err) {
-      if (!(err instanceof EtcdError) && !signal.aborted)
-        this.endpointSet.failed(endpoint, err as Error);
-      throw err;
+      if (err instanceof EtcdError || signal.aborted) throw err;
+      this.endpointSet.failed(endpoint, err as Error);
+      // Typed as a read's failure would be: the stream could not be opened there.
+      throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, { cause: err });
     }
   }
 
@@ -270,20 +278,9 @@ export class Transport {
    * leader" answer is false; an unreachable member is the stream's own concern.
    */
   async hasLeader(url: string): Promise<boolean> {
-    const endpoint = this.endpointSet.list.find((e) => e.url === url);
-    if (!endpoint || this.#closed) return true;
     try {
-      const prefix = await this.apiPrefix();
-      const token = await this.#ensureToken(AbortSignal.timeout(this.#timeout || 5_000));
-      const status = await this.#request(
-        endpoint,
-        'POST',
-        `${prefix}/maintenance/status`,
-        '{}',
-        AbortSignal.timeout(this.#timeout || 5_000),
-        false,
-        token,
-      );
+      const status = await this.#status(url, this.#timeout || 5_000);
+      if (status === undefined) return true;
       const leader = str(status.leader, 'leader');
       return leader !== '' && leader !== '0';
     } catch (err) {
@@ -291,8 +288,45 @@ export class Transport {
     }
   }
 
+  /**
+   * Whether the member at `url` answers at all within `ms`: a stopped or
+   * black-holed member does not. Any answer, even an error, counts as alive.
+   */
+  async answers(url: string, ms: number): Promise<boolean> {
+    try {
+      await this.#status(url, ms);
+      return true;
+    } catch (err) {
+      return err instanceof EtcdError && !(err instanceof TimeoutError);
+    }
+  }
+
+  /** The member's `maintenance/status`, within `ms`; undefined for an unknown endpoint. */
+  async #status(url: string, ms: number): Promise<Json | undefined> {
+    const endpoint = this.endpointSet.list.find((e) => e.url === url);
+    if (!endpoint || this.#closing) return undefined;
+    const signal = AbortSignal.timeout(ms);
+    try {
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
+      const token = await this.#ensureToken(signal);
+      return await this.#request(
+        endpoint,
+        'POST',
+        `${prefix}/maintenance/status`,
+        '{}',
+        signal,
+        false,
+        token,
+      );
+    } catch (err) {
+      if (signal.aborted) throw new TimeoutError(`${url} did not answer within ${ms} ms`);
+      throw err;
+    }
+  }
+
   /** `GET path` (outside the API prefix), e.g. `/version`. */
   get(path: string, options: CallOptions = {}): Promise<Json> {
+    if (this.#closing) return Promise.reject(new ClientClosedError('the client is closed'));
     return this.#withDeadline(options, NOT_SENT, (signal) =>
       this.#attempt('GET', path, undefined, signal, false, undefined),
     );
@@ -300,6 +334,9 @@ export class Transport {
 
   /** Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes. */
   call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
+    if (this.#closing && method !== 'lease/revoke') {
+      return Promise.reject(new ClientClosedError('the client is closed'));
+    }
     // A write is in doubt only once it has been handed to the connection.
     let sent = false;
     return this.#withDeadline(
@@ -492,8 +529,14 @@ export class Transport {
     return json;
   }
 
+  /** New calls, streams and probes are refused from now on, except lease revokes. */
+  beginClose(): void {
+    this.#closing = true;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#closing = true;
     this.#closed = true;
     await this.endpointSet.close();
   }

@@ -13,16 +13,19 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  ClientClosedError,
   EtcdError,
   fromGatewayError,
   InvalidArgumentError,
   ProtocolError,
+  ServerError,
   UnavailableError,
 } from './errors.js';
-import { NdjsonParser } from './ndjson.js';
+import { NdjsonError, NdjsonParser } from './ndjson.js';
 import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
-import { type HubWatcher, WatchCanceledError, type WatchHub } from './watcher.js';
+import { WatchCanceledError } from './watch-errors.js';
+import type { HubWatcher, WatchHub } from './watcher.js';
 import { asObject, bool, type Json, optObject, str } from './wire.js';
 
 export interface WatchTimings {
@@ -61,6 +64,7 @@ abstract class BaseHub implements WatchHub {
   /** IDs whose cancel was sent on the current stream and not yet confirmed. */
   protected readonly cancelling = new Set<number>();
   protected closed = false;
+  readonly #stop = new AbortController();
   #nextId = 1;
 
   constructor(transport: Transport) {
@@ -77,7 +81,7 @@ abstract class BaseHub implements WatchHub {
 
   add(watcher: AnyWatcher): void {
     if (this.closed) {
-      watcher.fail(new EtcdError('the client is closed'));
+      watcher.fail(new ClientClosedError('the client is closed'));
       return;
     }
     if (watcher.id === 0) {
@@ -97,7 +101,13 @@ abstract class BaseHub implements WatchHub {
   /** Ends every watcher cleanly and releases connections. */
   close(): void {
     this.closed = true;
-    for (const watcher of [...this.watchers.values()]) void watcher.cancel();
+    this.#stop.abort();
+    for (const watcher of [...this.watchers.values()]) watcher.clientClosed();
+  }
+
+  /** Aborts when the hub closes: ends its waits. */
+  protected get stopping(): AbortSignal {
+    return this.#stop.signal;
   }
 
   /** Number of live watchers. */
@@ -133,8 +143,12 @@ abstract class BaseHub implements WatchHub {
           this.transport.tokenRefused();
           return new UnavailableError(`etcd refused the watch's auth token: ${reason}`);
         }
+        // A refusal that names a condition (no permission, no user) is typed as a read's would be.
+        const typed = fromGatewayError(2, reason, { write: false });
         (only ?? this.oldestPending())?.fail(
-          new WatchCanceledError(`etcd refused the watch: ${reason}`),
+          typed instanceof ServerError
+            ? new WatchCanceledError(`etcd refused the watch: ${reason}`)
+            : typed,
         );
       }
       return undefined;
@@ -215,6 +229,8 @@ export class SocketWatchHub extends BaseHub {
     try {
       prefix = await this.transport.apiPrefix();
     } catch (err) {
+      // No member told its version (unreachable, TLS refused): the watchers hear why.
+      for (const watcher of [...this.watchers.values()]) watcher.disconnected(err as Error);
       this.#retryLater(url, err as Error);
       return;
     }
@@ -240,7 +256,11 @@ export class SocketWatchHub extends BaseHub {
     ws.onmessage = (event) => this.#onMessage(conn, event.data);
     ws.onclose = (event) =>
       this.#broken(conn, new UnavailableError(`watch stream to ${url} closed (${event.code})`));
-    ws.onerror = () => this.#broken(conn, new UnavailableError(`watch stream to ${url} failed`));
+    ws.onerror = (event) => {
+      const cause = (event as { error?: unknown }).error;
+      const why = cause instanceof Error ? `: ${cause.message}` : '';
+      this.#broken(conn, new UnavailableError(`watch stream to ${url} failed${why}`, { cause }));
+    };
     this.#startTicker();
   }
 
@@ -360,8 +380,22 @@ export class SocketWatchHub extends BaseHub {
   }
 }
 
+/**
+ * How the HTTP hub notices a stall: a streaming POST cannot carry a progress
+ * request, so when a stream has been quiet for `progressInterval`, its member
+ * is asked for its status; no answer within `progressTimeout` (a stopped or
+ * cut-off member) ends the stream, and the watcher resumes elsewhere.
+ */
 export class HttpWatchHub extends BaseHub {
+  readonly #timings: WatchTimings;
   readonly #requests = new Map<AnyWatcher, AbortController>();
+  /** One liveness probe per member at a time, shared by its quiet streams. */
+  readonly #probes = new Map<string, Promise<boolean>>();
+
+  constructor(transport: Transport, timings: WatchTimings) {
+    super(transport);
+    this.#timings = timings;
+  }
 
   protected started(watcher: AnyWatcher): void {
     void this.#run(watcher);
@@ -385,29 +419,54 @@ export class HttpWatchHub extends BaseHub {
       const controller = new AbortController();
       this.#requests.set(watcher, controller);
       let failure: Error;
+      let stalled: { url: string; error: Error } | undefined;
+      let watchdog: NodeJS.Timeout | undefined;
       try {
-        const body = await this.transport.stream(
+        const { body, url } = await this.transport.stream(
           'watch',
           { create_request: watcher.createRequest() },
           controller.signal,
           // Ask the member to end the stream when it loses its leader, rather than go quiet.
           REQUIRE_LEADER,
         );
+        let last = Date.now();
+        watchdog = this.#watchdog(
+          url,
+          () => last,
+          (error) => {
+            stalled = { url, error };
+            controller.abort(error);
+          },
+        );
         const parser = new NdjsonParser();
         failure = new UnavailableError('the watch stream ended');
-        read: for await (const chunk of body) {
-          for (const message of parser.push(chunk)) {
-            attempt = 0;
-            const error = this.route(message, watcher);
-            if (error) {
-              failure = error;
-              controller.abort();
-              break read;
-            }
+        for await (const chunk of body) {
+          last = Date.now();
+          let messages: unknown[];
+          let bad: Error | undefined;
+          try {
+            messages = parser.push(chunk);
+          } catch (err) {
+            // Deliver what came before the bad line, then re-open the stream.
+            messages = err instanceof NdjsonError ? err.messages : [];
+            bad = err as Error;
           }
+          const error = this.#routeAll(messages, watcher) ?? bad;
+          if (error) {
+            failure = error;
+            controller.abort();
+            break;
+          }
+          attempt = 0;
         }
       } catch (err) {
         failure = err as Error;
+      } finally {
+        clearInterval(watchdog);
+      }
+      if (stalled) {
+        failure = stalled.error;
+        this.transport.rotateFrom(stalled.url, stalled.error);
       }
       if (this.watchers.get(watcher.id) !== watcher) return;
       if (
@@ -419,7 +478,38 @@ export class HttpWatchHub extends BaseHub {
         return;
       }
       watcher.disconnected(failure);
-      await sleep(backoff(attempt++));
+      await sleep(backoff(attempt++), undefined, { signal: this.stopping }).catch(() => undefined);
     }
+  }
+
+  /** Routes messages in order; the first that needs the stream re-established stops it. */
+  #routeAll(messages: unknown[], watcher: AnyWatcher): Error | undefined {
+    for (const message of messages) {
+      const error = this.route(message, watcher);
+      if (error) return error;
+    }
+    return undefined;
+  }
+
+  /** Checks a stream to `url` whose last message came at `last()`; calls `stall` when its member is gone. */
+  #watchdog(url: string, last: () => number, stall: (error: Error) => void): NodeJS.Timeout {
+    const { progressInterval, progressTimeout } = this.#timings;
+    const timer = setInterval(
+      () => {
+        if (Date.now() - last() < progressInterval) return;
+        let probe = this.#probes.get(url);
+        if (!probe) {
+          probe = this.transport.answers(url, progressTimeout);
+          this.#probes.set(url, probe);
+          void probe.finally(() => this.#probes.delete(url));
+        }
+        void probe.then((alive) => {
+          if (!alive) stall(new UnavailableError(`watch stream to ${url} stalled`));
+        });
+      },
+      Math.max(10, progressInterval / 2),
+    );
+    timer.unref();
+    return timer;
   }
 }

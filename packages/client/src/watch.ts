@@ -11,19 +11,25 @@ import { Watcher, type WatchFilter, type WatchHub, type WatchSpec } from './watc
 
 export interface WatchOptions {
   /** First revision to deliver (inclusive). Default: changes after "now". */
-  startRevision?: bigint | number;
+  startRevision?: bigint | number | undefined;
   /** Ask etcd for periodic empty progress responses (`progress` events). */
-  progressNotify?: boolean;
+  progressNotify?: boolean | undefined;
   /** Leave out puts (`'noPut'`, or the seed's 0) and/or deletes (`'noDelete'`, 1). */
-  filters?: WatchFilter[];
+  filters?: WatchFilter[] | undefined;
   /** Include the previous pair in each event. */
-  prevKv?: boolean;
+  prevKv?: boolean | undefined;
   /** Use this watch ID on the shared stream instead of an automatic one. */
-  watchId?: number;
+  watchId?: number | undefined;
   /** Let etcd split very large revisions into several messages (reassembled here). */
-  fragment?: boolean;
+  fragment?: boolean | undefined;
   /** Cancels the watcher: pending iterations reject with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
+  /**
+   * End the watch by itself after this many ms (the seed's `timeout`): the
+   * iteration then finishes (`done`), `endReason` is `'expired'` and `expired`
+   * is emitted. It also bounds the wait for etcd to create the watch. Default: none.
+   */
+  timeout?: number | undefined;
 }
 
 const WATCH_OPTIONS = new Set([
@@ -34,6 +40,7 @@ const WATCH_OPTIONS = new Set([
   'watchId',
   'fragment',
   'signal',
+  'timeout',
 ]);
 const FILTERS: Record<string, string> = {
   noPut: 'NOPUT',
@@ -52,6 +59,7 @@ export async function startWatch<V>(
   key: Key,
   prefix: boolean,
   options: WatchOptions = {},
+  seenRevision?: bigint,
 ): Promise<Watcher<V>> {
   checkOptions(prefix ? 'watchdir' : 'watch', options, WATCH_OPTIONS);
   let spec: WatchSpec;
@@ -61,12 +69,22 @@ export async function startWatch<V>(
   } else {
     spec = baseSpec(ctx.keys.key(key), undefined, options);
   }
+  if (seenRevision !== undefined) spec.seenRevision = seenRevision;
   const watcher = new Watcher<V>(spec, ctx.keys, ctx.codec, hub);
   if (options.watchId !== undefined) {
     hub.checkId(options.watchId);
     watcher.id = options.watchId;
   }
-  return watcher.start(options.signal);
+  const expire = options.timeout ?? 0;
+  if (!Number.isSafeInteger(expire) || expire < 0) {
+    throw new InvalidArgumentError(
+      `watch timeout must be a whole number of ms >= 0, got ${expire}`,
+    );
+  }
+  const clientTimeout = ctx.transport.timeout;
+  const create =
+    expire > 0 && clientTimeout > 0 ? Math.min(expire, clientTimeout) : expire || clientTimeout;
+  return watcher.start(options.signal, { create, expire });
 }
 
 function baseSpec(key: Uint8Array, end: Uint8Array | undefined, options: WatchOptions): WatchSpec {

@@ -14,8 +14,20 @@ import { EventEmitter } from 'eventemitter3';
 import type { KeySpace } from './bytes.js';
 import { toBase64 } from './bytes.js';
 import type { Codec } from './codec.js';
-import { EtcdError, type EtcdErrorOptions, ProtocolError } from './errors.js';
+import {
+  ClientClosedError,
+  EtcdError,
+  ProtocolError,
+  TimeoutError,
+  UnavailableError,
+} from './errors.js';
 import { decodeKeyValue, type KeyValue } from './key-value.js';
+import {
+  RevisionRegressedError,
+  regressed,
+  WatchCanceledError,
+  WatchCompactedError,
+} from './watch-errors.js';
 import { asArray, bool, headerRevision, int64, type Json, optObject, str } from './wire.js';
 
 export type WatchFilter = 'noPut' | 'noDelete' | 0 | 1;
@@ -48,34 +60,20 @@ export interface WatcherEvents {
   compacted: [error: WatchCompactedError];
   /** The watcher ended with an error (also thrown from the iterator). */
   error: [error: Error];
-  /** The watcher ended: cancelled, aborted, failed, or its client closed. */
+  /** The watch's own `timeout` passed: the watcher has ended, as documented, without an error. */
+  expired: [];
+  /** The watcher ended: cancelled, expired, aborted, failed, or its client closed (see `endReason`). */
   canceled: [];
 }
 
-/** The revision a watcher needed is compacted; events may have been missed. */
-export class WatchCompactedError extends EtcdError {
-  override readonly name = 'WatchCompactedError' as const;
-  override readonly code = 'ETCDKIT_WATCH_COMPACTED' as const;
-  /** The compaction revision etcd reported: the oldest revision still available. */
-  readonly compactRevision: bigint;
+/**
+ * Why a watcher ended: `cancelled` by `cancel()`, `expired` at its `timeout`,
+ * `aborted` by its signal, `failed` with an error, or `closed` with its client.
+ */
+export type WatchEndReason = 'cancelled' | 'expired' | 'aborted' | 'failed' | 'closed';
 
-  constructor(message: string, compactRevision: bigint, options: EtcdErrorOptions = {}) {
-    super(message, options);
-    this.compactRevision = compactRevision;
-  }
-}
-
-/** etcd cancelled a watch for a reason other than compaction. */
-export class WatchCanceledError extends EtcdError {
-  override readonly name = 'WatchCanceledError' as const;
-  override readonly code = 'ETCDKIT_WATCH_CANCELED' as const;
-}
-
-/** After a reconnect the store's revision was lower than already seen: the data was replaced. */
-export class RevisionRegressedError extends EtcdError {
-  override readonly name = 'RevisionRegressedError' as const;
-  override readonly code = 'ETCDKIT_REVISION_REGRESSED' as const;
-}
+/** Connection failures tolerated before a watch that was never created gives up (as a read's retries). */
+const CREATE_ATTEMPTS = 5;
 
 /** What a hub (the stream that carries watches) needs of a watcher. */
 export interface HubWatcher {
@@ -85,6 +83,8 @@ export interface HubWatcher {
   disconnected(error: Error): void;
   fail(error: unknown): void;
   cancel(): Promise<void>;
+  /** The client closed: end cleanly. */
+  clientClosed(): void;
 }
 
 /** What a watcher needs of its hub. */
@@ -101,6 +101,17 @@ export interface WatchSpec {
   progressNotify: boolean;
   fragment: boolean;
   filters: string[];
+  /**
+   * A store revision already seen by the caller (a mirror's listing): etcd
+   * creating the watch at a lower one means the data went back in time.
+   */
+  seenRevision?: bigint;
+}
+
+/** When the watcher gives up on creation and when it ends by itself, in ms (0: never). */
+export interface WatchDeadlines {
+  create: number;
+  expire: number;
 }
 
 type Settle = {
@@ -129,6 +140,12 @@ export class Watcher<V = unknown>
   #error: unknown;
   #iterating = false;
   #ready: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  #endReason: WatchEndReason | undefined;
+  /** The last reason the stream could not carry the watch before it was created. */
+  #createError: Error | undefined;
+  #createFailures = 0;
+  #timers: NodeJS.Timeout[] = [];
+  #detach: (() => void) | undefined;
 
   /** @internal created by the client's `watch` and `watchdir`. */
   constructor(spec: WatchSpec, keys: KeySpace, codec: Codec<V>, hub: WatchHub) {
@@ -149,13 +166,37 @@ export class Watcher<V = unknown>
     return this.#ended;
   }
 
-  /** @internal resolves once etcd has created the watch. */
-  start(signal: AbortSignal | undefined): Promise<this> {
+  /** Why the watcher ended, once it has. */
+  get endReason(): WatchEndReason | undefined {
+    return this.#endReason;
+  }
+
+  /**
+   * @internal resolves once etcd has created the watch; rejects when it cannot
+   * be created within `deadlines.create`, and ends the watcher at `deadlines.expire`.
+   */
+  start(signal: AbortSignal | undefined, deadlines: WatchDeadlines): Promise<this> {
     return new Promise<this>((resolve, reject) => {
       this.#ready = { resolve: () => resolve(this), reject };
       if (signal) {
         if (signal.aborted) return this.#abort(signal.reason);
-        signal.addEventListener('abort', () => this.#abort(signal.reason), { once: true });
+        const onAbort = () => this.#abort(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      if (deadlines.create > 0) {
+        this.#timers.push(
+          setTimeout(() => {
+            if (this.#created) return;
+            this.fail(
+              this.#createError ??
+                new TimeoutError(`etcd did not create the watch within ${deadlines.create} ms`),
+            );
+          }, deadlines.create),
+        );
+      }
+      if (deadlines.expire > 0) {
+        this.#timers.push(setTimeout(() => this.#expire(), deadlines.expire));
       }
       this.#hub.add(this);
     });
@@ -204,6 +245,11 @@ export class Watcher<V = unknown>
     this.#live = true;
     if (!this.#created) {
       this.#created = true;
+      const seen = this.#spec.seenRevision;
+      if (seen !== undefined && revision < seen) {
+        this.fail(regressed(revision, seen));
+        return;
+      }
       if (this.#next === 0n) this.#next = revision + 1n;
       this.emit('created', revision);
       this.#ready?.resolve();
@@ -212,12 +258,7 @@ export class Watcher<V = unknown>
     }
     // Re-created after a reconnect: the store must not be behind what we delivered.
     if (revision < this.#next - 1n) {
-      this.fail(
-        new RevisionRegressedError(
-          `etcd is at revision ${revision} but events up to ${this.#next - 1n} were already delivered: ` +
-            'the cluster was replaced or restored from an older backup',
-        ),
-      );
+      this.fail(regressed(revision, this.#next - 1n));
       return;
     }
     this.emit('resumed', revision);
@@ -272,9 +313,29 @@ export class Watcher<V = unknown>
   /** @internal the stream broke; the hub will re-create the watch. */
   disconnected(error: Error): void {
     this.#fragments = [];
-    if (this.#ended || !this.#live) return;
+    if (this.#ended) return;
+    if (!this.#created) {
+      this.#createFailed(error);
+      return;
+    }
+    if (!this.#live) return;
     this.#live = false;
     this.emit('disconnected', error);
+  }
+
+  /**
+   * The stream could not carry the watch before etcd created it. A refusal no
+   * retry can fix (bad credentials, no permission) ends the wait at once; a
+   * member that cannot be reached ends it after as many tries as a read gets.
+   */
+  #createFailed(error: Error): void {
+    this.#createError = error;
+    const lasting =
+      error instanceof EtcdError &&
+      !error.retryable &&
+      !(error instanceof UnavailableError) &&
+      !(error instanceof TimeoutError);
+    if (lasting || ++this.#createFailures >= CREATE_ATTEMPTS) this.fail(error);
   }
 
   /** @internal ends the watcher with an error. */
@@ -282,12 +343,18 @@ export class Watcher<V = unknown>
     if (this.#ended) return;
     this.#error = error;
     this.emit('error', error as Error);
-    this.#finish();
+    this.#finish('failed');
   }
 
   /** Stops watching. Pending and later iterations end (`done`). Idempotent. */
   async cancel(): Promise<void> {
-    this.#finish();
+    this.#finish('cancelled');
+  }
+
+  /** @internal the client was closed: pending and later iterations end (`done`). */
+  clientClosed(): void {
+    if (!this.#created) this.#error = new ClientClosedError('the client was closed');
+    this.#finish('closed');
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -295,12 +362,31 @@ export class Watcher<V = unknown>
   }
 
   #abort(reason: unknown): void {
-    this.fail(reason);
+    if (this.#ended) return;
+    this.#error = reason;
+    this.emit('error', reason as Error);
+    this.#finish('aborted');
   }
 
-  #finish(): void {
+  #expire(): void {
+    if (this.#ended) return;
+    if (!this.#created) {
+      this.fail(new TimeoutError('the watch timed out before etcd created it'));
+      return;
+    }
+    this.#endReason = 'expired';
+    this.emit('expired');
+    this.#finish('expired');
+  }
+
+  #finish(reason: WatchEndReason): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#endReason ??= reason;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers = [];
+    this.#detach?.();
+    this.#detach = undefined;
     this.#hub.remove(this);
     this.#ready?.reject(
       this.#error ?? new WatchCanceledError('the watch was cancelled before it was created'),
@@ -354,3 +440,5 @@ export class Watcher<V = unknown>
     for await (const batch of this) yield* batch.events;
   }
 }
+
+export { RevisionRegressedError, WatchCanceledError, WatchCompactedError };

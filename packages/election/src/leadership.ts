@@ -53,7 +53,13 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
   readonly #abort = new AbortController();
   readonly #stopWatch = new AbortController();
   readonly #onEnd: () => void;
-  readonly #onSessionLost = () => this.#lose(this.#session.signal.reason as Error);
+  readonly #onSessionLost = () => {
+    const reason = this.#session.signal.reason as Error;
+    // Closed by its owner (or with its client): leading ends, but nothing was lost.
+    if (this.#session.state === 'closed') {
+      if (this.leading) this.#end(reason);
+    } else this.#lose(reason);
+  };
   #lost: Error | undefined;
   #resigned = false;
   #deleteSent = false;

@@ -27,8 +27,10 @@ export interface FaultProxy {
   /** `http://127.0.0.1:<port>`: give it to clients instead of the member's URL. */
   readonly url: string;
   readonly port: number;
-  /** The member's URL that connections are forwarded to. */
+  /** The member's URL that new connections are forwarded to. */
   readonly target: string;
+  /** Forwards connections accepted from now on to `url`; live ones keep their member. */
+  retarget(url: string): void;
   readonly mode: ProxyMode;
   /** Connections accepted so far. */
   readonly connections: number;
@@ -84,9 +86,12 @@ function matches(path: string, match: string | RegExp | undefined): boolean {
 
 /** Starts a proxy on a free 127.0.0.1 port in front of `target` (`http://127.0.0.1:<port>`). */
 export async function startProxy(target: string): Promise<FaultProxy> {
-  const upstreamUrl = new URL(target);
-  const upstreamHost = upstreamUrl.hostname;
-  const upstreamPort = Number(upstreamUrl.port);
+  let member = { target, host: '', port: 0 };
+  const setTarget = (url: string) => {
+    const parsed = new URL(url);
+    member = { target: url, host: parsed.hostname, port: Number(parsed.port) };
+  };
+  setTarget(target);
   const links = new Set<Link>();
   const timers = new Set<NodeJS.Timeout>();
   const paths: string[] = [];
@@ -166,7 +171,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
     };
     links.add(link);
     if (mode !== 'blackhole') {
-      const upstream = connect({ host: upstreamHost, port: upstreamPort });
+      const upstream = connect({ host: member.host, port: member.port });
       upstream.setNoDelay(true);
       upstream.on('error', () => undefined);
       upstream.on('data', (chunk: Buffer) => fromUpstream(link, chunk));
@@ -222,7 +227,10 @@ export async function startProxy(target: string): Promise<FaultProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    target,
+    get target() {
+      return member.target;
+    },
+    retarget: setTarget,
     get mode() {
       return mode;
     },
