@@ -1,7 +1,7 @@
 // NDJSON framing of the HTTP watch fallback: messages survive any split or merge of chunks.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EtcdError, NdjsonParser, ProtocolError } from '@etcdkit/client';
+import { EtcdError, NdjsonError, NdjsonParser, ProtocolError } from '@etcdkit/client';
 
 /** Messages shaped like the gateway's, with multi-byte UTF-8 in strings. */
 const MESSAGES: unknown[] = [
@@ -171,6 +171,19 @@ describe('NdjsonParser', () => {
         assert.equal(err.name, 'ProtocolError');
         assert.match(err.message, /502 Bad Gateway/);
         assert.ok(err.cause instanceof SyntaxError, 'the JSON error is the cause');
+        return true;
+      },
+    );
+  });
+
+  test('messages before a bad line in the same chunk are kept on the error', () => {
+    const parser = new NdjsonParser();
+    assert.throws(
+      () => parser.push(Buffer.from('{"a":1}\n{"b":2}\nnot json\n{"c":3}\n')),
+      (err: unknown) => {
+        assert.ok(err instanceof NdjsonError, String(err));
+        assert.ok(err instanceof ProtocolError);
+        assert.deepEqual(err.messages, [{ a: 1 }, { b: 2 }]);
         return true;
       },
     );
