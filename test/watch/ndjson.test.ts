@@ -1,7 +1,7 @@
 // NDJSON framing of the HTTP watch fallback: messages survive any split or merge of chunks.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EtcdError, NdjsonError, NdjsonParser, ProtocolError } from '@etcdkit/client';
+import { EtcdError, NdjsonParser, ProtocolError } from '@etcdkit/client';
 
 /** Messages shaped like the gateway's, with multi-byte UTF-8 in strings. */
 const MESSAGES: unknown[] = [
@@ -176,17 +176,14 @@ describe('NdjsonParser', () => {
     );
   });
 
-  test('messages before a bad line in the same chunk are kept on the error', () => {
+  test('messages before a bad line in the same chunk are returned; the error follows', () => {
     const parser = new NdjsonParser();
-    assert.throws(
-      () => parser.push(Buffer.from('{"a":1}\n{"b":2}\nnot json\n{"c":3}\n')),
-      (err: unknown) => {
-        assert.ok(err instanceof NdjsonError, String(err));
-        assert.ok(err instanceof ProtocolError);
-        assert.deepEqual(err.messages, [{ a: 1 }, { b: 2 }]);
-        return true;
-      },
-    );
+    const messages = parser.push(Buffer.from('{"a":1}\n{"b":2}\nnot json\n{"c":3}\n'));
+    assert.deepEqual(messages, [{ a: 1 }, { b: 2 }]);
+    assert.ok(parser.error instanceof ProtocolError);
+    assert.match(parser.error.message, /not json/);
+    assert.throws(() => parser.push(Buffer.from('{"d":4}\n')), ProtocolError);
+    assert.throws(() => parser.end(), ProtocolError);
   });
 
   test('a bad line split across chunks fails when its newline arrives', () => {

@@ -57,7 +57,7 @@ export type {
 } from './kv.js';
 export type { GrantOptions, Lease, LeaseInfo, TimeToLiveOptions } from './lease.js';
 export { Mirror, type MirrorChange, type MirrorEvents } from './mirror.js';
-export { NdjsonError, NdjsonParser } from './ndjson.js';
+export { NdjsonParser } from './ndjson.js';
 export {
   Compare,
   type CompareOp,

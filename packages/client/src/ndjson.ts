@@ -3,17 +3,7 @@
  * may end in the middle of a message (or of a UTF-8 character) and may hold
  * several messages; bytes are kept until a newline completes a line.
  */
-import { type EtcdErrorOptions, ProtocolError } from './errors.js';
-
-/** A stream line is not JSON. `messages` holds the ones completed before it in the same chunk. */
-export class NdjsonError extends ProtocolError {
-  readonly messages: unknown[];
-
-  constructor(message: string, messages: unknown[], options: EtcdErrorOptions = {}) {
-    super(message, options);
-    this.messages = messages;
-  }
-}
+import { ProtocolError } from './errors.js';
 
 const NEWLINE = 0x0a;
 
@@ -21,16 +11,32 @@ export class NdjsonParser {
   #pending: Buffer[] = [];
   #pendingLength = 0;
 
+  #error: ProtocolError | undefined;
+
+  /**
+   * The line that was not JSON, once one came: the stream cannot go on. The
+   * call that met it returned the messages before it; later calls throw this.
+   */
+  get error(): ProtocolError | undefined {
+    return this.#error;
+  }
+
   /**
    * Feeds a chunk and returns the messages it completes, in order. A line that
-   * is not JSON throws `NdjsonError`, which carries the messages before it.
+   * is not JSON throws a ProtocolError; if messages came before it in the same
+   * chunk, they are returned instead and the error is left in `error`.
    */
   push(chunk: Uint8Array): unknown[] {
+    if (this.#error) throw this.#error;
     const messages: unknown[] = [];
     let start = 0;
     for (let i = chunk.indexOf(NEWLINE); i !== -1; i = chunk.indexOf(NEWLINE, start)) {
       this.#append(chunk.subarray(start, i));
       this.#flush(messages);
+      if (this.#error) {
+        if (messages.length === 0) throw this.#error;
+        return messages;
+      }
       start = i + 1;
     }
     if (start < chunk.length) this.#append(chunk.subarray(start));
@@ -39,8 +45,10 @@ export class NdjsonParser {
 
   /** Call at the end of the stream: a last line without a newline still counts. */
   end(): unknown[] {
+    if (this.#error) throw this.#error;
     const messages: unknown[] = [];
     this.#flush(messages);
+    if (this.#error) throw this.#error;
     return messages;
   }
 
@@ -59,7 +67,7 @@ export class NdjsonParser {
     try {
       into.push(JSON.parse(line));
     } catch (err) {
-      throw new NdjsonError(`a stream line is not JSON: ${line.slice(0, 120)}`, into, {
+      this.#error = new ProtocolError(`a stream line is not JSON: ${line.slice(0, 120)}`, {
         cause: err,
       });
     }

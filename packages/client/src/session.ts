@@ -47,6 +47,8 @@ export class SessionExpiredError extends EtcdError {
 }
 
 export const DEFAULT_SESSION_TTL = 60;
+/** A keepalive answer is not called overdue sooner than this: a loaded member may be slow. */
+const OVERDUE_MIN_MS = 1_000;
 const SESSION_OPTIONS = optionSet('ttl', 'lease');
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -64,6 +66,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #lastSent = -Infinity;
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
+  #overdue: NodeJS.Timeout | undefined;
   #state: SessionState = 'alive';
   /** Orphaned: the lease is left to expire, so close() does not revoke it. */
   #orphaned = false;
@@ -149,6 +152,11 @@ export class Session extends EventEmitter<SessionEvents> {
     return Math.max(100, (this.ttl * 1000) / 10);
   }
 
+  /** How long an answer may take before its stream counts as stuck: a period, or less. */
+  #overdueAfter(): number {
+    return Math.min((this.ttl * 1000) / 3, Math.max(OVERDUE_MIN_MS, this.#margin()));
+  }
+
   #tick(): void {
     if (this.#state !== 'alive') return;
     const now = performance.now();
@@ -166,9 +174,10 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#inFlight = [];
       this.#lastSent = -Infinity;
     }
-    // An answer overdue by a whole period means the stream is stuck: move it.
+    // An answer this overdue means the stream is stuck (a hung member): move it,
+    // early enough that a keepalive on another member still lands in time.
     const oldest = this.#inFlight[0];
-    if (oldest !== undefined && now - oldest > (this.ttl * 1000) / 3) {
+    if (oldest !== undefined && now - oldest > this.#overdueAfter()) {
       this.#inFlight = [];
       this.#lastSent = -Infinity;
       this.#hub.stalled();
@@ -177,6 +186,10 @@ export class Session extends EventEmitter<SessionEvents> {
     if (now - this.#lastSent >= (this.ttl * 1000) / 3 && this.#hub.send(this.lease)) {
       this.#lastSent = now;
       this.#inFlight.push(now);
+      // Look again the moment this one would be overdue, not at the next regular tick.
+      clearTimeout(this.#overdue);
+      this.#overdue = setTimeout(() => this.#tick(), this.#overdueAfter() + 1);
+      this.#overdue.unref();
     }
   }
 
@@ -205,6 +218,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #stop(state: 'lost' | 'closed'): void {
     this.#state = state;
     clearInterval(this.#timer);
+    clearTimeout(this.#overdue);
     this.#hub.unregister(this.lease);
   }
 

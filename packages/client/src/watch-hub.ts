@@ -21,7 +21,7 @@ import {
   ServerError,
   UnavailableError,
 } from './errors.js';
-import { NdjsonError, NdjsonParser } from './ndjson.js';
+import { NdjsonParser } from './ndjson.js';
 import { type GatewaySocket, openGatewaySocket } from './socket.js';
 import type { Transport } from './transport.js';
 import { WatchCanceledError } from './watch-errors.js';
@@ -442,16 +442,8 @@ export class HttpWatchHub extends BaseHub {
         failure = new UnavailableError('the watch stream ended');
         for await (const chunk of body) {
           last = Date.now();
-          let messages: unknown[];
-          let bad: Error | undefined;
-          try {
-            messages = parser.push(chunk);
-          } catch (err) {
-            // Deliver what came before the bad line, then re-open the stream.
-            messages = err instanceof NdjsonError ? err.messages : [];
-            bad = err as Error;
-          }
-          const error = this.#routeAll(messages, watcher) ?? bad;
+          // What came before a bad line is delivered; then the stream is re-opened.
+          const error = this.#routeAll(parser.push(chunk), watcher) ?? parser.error;
           if (error) {
             failure = error;
             controller.abort();
