@@ -35,42 +35,42 @@ import { asArray, asObject, str } from './wire.js';
 
 export interface EtcdOptions<V = JsonValue> {
   /** One URL or several, `http://` or `https://`. Default `http://127.0.0.1:2379`. */
-  endpoints?: string | string[];
+  endpoints?: string | string[] | undefined;
   /** Added in front of every key sent and stripped from every key received. */
-  keyPrefix?: Key;
+  keyPrefix?: Key | undefined;
   /** Default TTL in seconds for set, setnx and setx: each write gets a lease of this TTL. Default -1: none. */
-  ttl?: number;
+  ttl?: number | undefined;
   /** Deadline of each call in ms; 0 disables it. Default 10,000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Gateway path prefix (`/v3`, `/v3beta`, `/v3alpha`). Default: detected from `GET /version`. */
-  apiPrefix?: string;
+  apiPrefix?: string | undefined;
   /**
    * How values are stored: 'json' (default), 'string', 'bytes', or a custom
    * codec. It decides the client's value type `V` (see `EtcdConstructor`).
    */
   codec?: CodecFor<V> | undefined;
   /** TLS settings for `https://` endpoints. */
-  tls?: TlsOptions;
+  tls?: TlsOptions | undefined;
   /**
    * User and password for etcd's auth. The token is fetched once, shared by
    * concurrent calls, and renewed before it expires and when etcd refuses it.
    * With auth, watches and keepalives travel over HTTP: etcd's WebSocket
    * proxy cannot pass a token on.
    */
-  auth?: AuthOptions;
+  auth?: AuthOptions | undefined;
   /** Refuse requests whose keys and values exceed this many bytes. Default 1.5 MiB, etcd's default. */
-  maxRequestBytes?: number;
+  maxRequestBytes?: number | undefined;
   /** Refuse transactions with more operations per branch. Default 128, etcd's default. */
-  maxTxnOps?: number;
+  maxTxnOps?: number | undefined;
   /** Connections per endpoint. Default 32. */
-  connections?: number;
+  connections?: number | undefined;
   /**
    * Learn the endpoints from the cluster's member list every this many ms
    * (`syncEndpoints()`), so members added or replaced later are used. Default: off.
    */
-  autoSyncInterval?: number;
+  autoSyncInterval?: number | undefined;
   /** How watches travel and how a stalled watch stream is detected. */
-  watch?: WatchStreamOptions;
+  watch?: WatchStreamOptions | undefined;
 }
 
 /**
@@ -86,11 +86,11 @@ export type CodecFor<V> =
 
 export interface WatchStreamOptions {
   /** 'websocket' (default): all watchers share one socket. 'http': one streaming request per watcher. */
-  transport?: 'websocket' | 'http';
+  transport?: 'websocket' | 'http' | undefined;
   /** After this many ms without a message, ask etcd for progress. Default 10,000. */
-  progressInterval?: number;
+  progressInterval?: number | undefined;
   /** Reconnect when a progress request is unanswered this many ms. Default 5,000. */
-  progressTimeout?: number;
+  progressTimeout?: number | undefined;
 }
 
 export const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
@@ -277,7 +277,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
   /** Deletes `key`. */
   async delete(
     key: Key,
-    options?: CallOptions & { prevKv?: boolean },
+    options?: CallOptions & { prevKv?: boolean | undefined },
   ): Promise<kv.DeleteKeyResult<V>> {
     return kv.del(this.#ctx, key, options);
   }
@@ -339,7 +339,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
    */
   async compact(
     revision: bigint,
-    options: CallOptions & { physical?: boolean } = {},
+    options: CallOptions & { physical?: boolean | undefined } = {},
   ): Promise<void> {
     checkOptions('compact', options, COMPACT_OPTIONS);
     const body: Record<string, unknown> = {
@@ -401,7 +401,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
    * current by a watch from the next; after a compaction it re-lists and
    * emits only the difference. Resolves once the first listing is complete.
    */
-  async mirror(dir: Key, options: { signal?: AbortSignal } = {}): Promise<Mirror<V>> {
+  async mirror(dir: Key, options: { signal?: AbortSignal | undefined } = {}): Promise<Mirror<V>> {
     checkOptions('mirror', options, MIRROR_OPTIONS);
     return new Mirror(this.#ctx, this.#watchHub, dir).start(options.signal);
   }
