@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   CodecError,
+  type CodecFor,
   Compare,
   Etcd,
   type EtcdOptions,
   InvalidArgumentError,
+  type JsonValue,
   Op,
 } from '@etcdkit/client';
 import { type EtcdCluster, startEtcd, uniquePrefix } from '@etcdkit/harness';
@@ -23,8 +25,10 @@ after(async () => {
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const hexKeys = (kvs: Array<{ keyBytes: Uint8Array }>) => kvs.map((kv) => hex(kv.keyBytes));
 
-function connect<V = unknown>(options: EtcdOptions<V> = {}): Etcd<V> {
-  return new Etcd<V>({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('keys'), ...options });
+/** A json client, or one with the codec the caller names along with its value type. */
+function connect<V = JsonValue>(options: EtcdOptions<V> = {}): Etcd<V> {
+  const all = { endpoints: etcd.endpoint, keyPrefix: uniquePrefix('keys'), ...options };
+  return new Etcd(all as EtcdOptions<V> & { codec: CodecFor<V> });
 }
 
 describe('binary keys', () => {

@@ -134,9 +134,11 @@ describe('checks before sending', () => {
     ];
     for (const value of bad) {
       const what = typeof value === 'object' ? 'object' : String(value);
-      await assert.rejects(client.set('k', value), CodecError, `set ${what}`);
-      await assert.rejects(client.setnx('k', value), CodecError, `setnx ${what}`);
-      await assert.rejects(client.setx('k', value), CodecError, `setx ${what}`);
+      // What the types refuse, as an untyped caller would pass it.
+      const untyped = value as never;
+      await assert.rejects(client.set('k', untyped), CodecError, `set ${what}`);
+      await assert.rejects(client.setnx('k', untyped), CodecError, `setnx ${what}`);
+      await assert.rejects(client.setx('k', untyped), CodecError, `setx ${what}`);
       await assert.rejects(client.txn().success(Op.put('k', value)).commit(), CodecError);
       await assert.rejects(
         client
@@ -155,7 +157,7 @@ describe('checks before sending', () => {
   });
 
   test('a value over maxRequestBytes rejects with RequestTooLargeError', async () => {
-    const { client, server } = await offline({ codec: 'string' } as EtcdOptions);
+    const { client, server } = await offline({ codec: 'string' } as unknown as EtcdOptions);
     await using _server = server;
     await using _client = client;
     const big = 'x'.repeat(1.5 * 1024 * 1024 + 1);
@@ -378,7 +380,7 @@ test('async methods never throw synchronously', async () => {
   const calls: Array<[string, () => Promise<unknown>]> = [
     ['get empty key', () => client.get('')],
     ['get bad key', () => client.get(42 as never)],
-    ['set undefined', () => client.set('k', undefined)],
+    ['set undefined', () => client.set('k', undefined as never)],
     ['set bad options', () => client.set('k', 1, null as never)],
     ['setnx bad key', () => client.setnx(null as never, 1)],
     ['setx bad ttl', () => client.setx('k', 1, { ttl: Number.NaN })],

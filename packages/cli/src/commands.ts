@@ -161,7 +161,7 @@ export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
   const [name, proposal] = p.positionals;
   if (!name || p.positionals.length > 2)
     throw new UsageError('usage: etcdkit elect NAME [PROPOSAL] [--listen] [-- COMMAND...]');
-  const election = new Election(etcd as Etcd<unknown>, name);
+  const election = new Election(etcd, name);
   if (p.values.listen) {
     try {
       for await (const leader of election.observe({ signal: io.signal })) {
@@ -199,7 +199,7 @@ export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
 export async function services(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
   const [sub, service] = p.positionals;
   const registry = new Registry(
-    etcd as Etcd<unknown>,
+    etcd,
     p.values['registry-prefix'] ? { prefix: String(p.values['registry-prefix']) } : {},
   );
   try {

@@ -94,7 +94,7 @@ export interface RunIo {
   out(line: string): void;
   err(line: string): void;
   signal: AbortSignal;
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 export async function run(argv: string[], io: RunIo): Promise<number> {

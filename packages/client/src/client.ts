@@ -7,7 +7,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Key } from './bytes.js';
 import { KeySpace } from './bytes.js';
-import { type Codec, type CodecName, codecByName } from './codec.js';
+import { type Codec, type CodecName, codecByName, type JsonValue } from './codec.js';
 import { Context } from './context.js';
 import type { EndpointEvents } from './endpoints.js';
 import { ClientClosedError, InvalidArgumentError } from './errors.js';
@@ -33,50 +33,64 @@ import { HttpWatchHub, SocketWatchHub } from './watch-hub.js';
 import type { Watcher } from './watcher.js';
 import { asArray, asObject, str } from './wire.js';
 
-export interface EtcdOptions<V = unknown> {
+export interface EtcdOptions<V = JsonValue> {
   /** One URL or several, `http://` or `https://`. Default `http://127.0.0.1:2379`. */
-  endpoints?: string | string[];
+  endpoints?: string | string[] | undefined;
   /** Added in front of every key sent and stripped from every key received. */
-  keyPrefix?: Key;
+  keyPrefix?: Key | undefined;
   /** Default TTL in seconds for set, setnx and setx: each write gets a lease of this TTL. Default -1: none. */
-  ttl?: number;
+  ttl?: number | undefined;
   /** Deadline of each call in ms; 0 disables it. Default 10,000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Gateway path prefix (`/v3`, `/v3beta`, `/v3alpha`). Default: detected from `GET /version`. */
-  apiPrefix?: string;
-  /** How values are stored: 'json' (default), 'string', 'bytes', or a custom codec. */
-  codec?: CodecName | Codec<V>;
+  apiPrefix?: string | undefined;
+  /**
+   * How values are stored: 'json' (default), 'string', 'bytes', or a custom
+   * codec. It decides the client's value type `V` (see `EtcdConstructor`).
+   */
+  codec?: CodecFor<V> | undefined;
   /** TLS settings for `https://` endpoints. */
-  tls?: TlsOptions;
+  tls?: TlsOptions | undefined;
   /**
    * User and password for etcd's auth. The token is fetched once, shared by
    * concurrent calls, and renewed before it expires and when etcd refuses it.
    * With auth, watches and keepalives travel over HTTP: etcd's WebSocket
    * proxy cannot pass a token on.
    */
-  auth?: AuthOptions;
+  auth?: AuthOptions | undefined;
   /** Refuse requests whose keys and values exceed this many bytes. Default 1.5 MiB, etcd's default. */
-  maxRequestBytes?: number;
+  maxRequestBytes?: number | undefined;
   /** Refuse transactions with more operations per branch. Default 128, etcd's default. */
-  maxTxnOps?: number;
+  maxTxnOps?: number | undefined;
   /** Connections per endpoint. Default 32. */
-  connections?: number;
+  connections?: number | undefined;
   /**
    * Learn the endpoints from the cluster's member list every this many ms
    * (`syncEndpoints()`), so members added or replaced later are used. Default: off.
    */
-  autoSyncInterval?: number;
+  autoSyncInterval?: number | undefined;
   /** How watches travel and how a stalled watch stream is detected. */
-  watch?: WatchStreamOptions;
+  watch?: WatchStreamOptions | undefined;
 }
+
+/**
+ * The codecs that can store values of type `V`: a `Codec<V>`, or a named codec
+ * whose values include every `V` ('json' for JSON values, 'string' for
+ * strings, 'bytes' for Uint8Array).
+ */
+export type CodecFor<V> =
+  | Codec<V>
+  | ([V] extends [JsonValue] ? 'json' : never)
+  | ([V] extends [string] ? 'string' : never)
+  | ([V] extends [Uint8Array] ? 'bytes' : never);
 
 export interface WatchStreamOptions {
   /** 'websocket' (default): all watchers share one socket. 'http': one streaming request per watcher. */
-  transport?: 'websocket' | 'http';
+  transport?: 'websocket' | 'http' | undefined;
   /** After this many ms without a message, ask etcd for progress. Default 10,000. */
-  progressInterval?: number;
+  progressInterval?: number | undefined;
   /** Reconnect when a progress request is unanswered this many ms. Default 5,000. */
-  progressTimeout?: number;
+  progressTimeout?: number | undefined;
 }
 
 export const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
@@ -118,7 +132,12 @@ export interface VersionInfo {
   cluster: string;
 }
 
-export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
+/**
+ * The client. `V` is the type of the values it reads and writes, decided by
+ * its codec; see `EtcdConstructor` for how `new Etcd(...)` picks it. A
+ * parameter of type `Etcd<unknown>` takes a client of any value type.
+ */
+export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
   readonly #ctx: Context<V>;
   readonly #transport: Transport;
   readonly #watchHub: SocketWatchHub | HttpWatchHub;
@@ -238,6 +257,13 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   }
 
   /** Stores `value` under `key`. */
+  async set(key: Key, value: V, options?: kv.SetOptions): Promise<PutResult<V>>;
+  /** With `ignoreValue: true` the stored value is kept: pass undefined as the value. */
+  async set(
+    key: Key,
+    value: undefined,
+    options: kv.SetOptions & { ignoreValue: true },
+  ): Promise<PutResult<V>>;
   async set(key: Key, value: V | undefined, options?: kv.SetOptions): Promise<PutResult<V>> {
     return kv.set(this.#ctx, key, value, options);
   }
@@ -255,7 +281,7 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   /** Deletes `key`. */
   async delete(
     key: Key,
-    options?: CallOptions & { prevKv?: boolean },
+    options?: CallOptions & { prevKv?: boolean | undefined },
   ): Promise<kv.DeleteKeyResult<V>> {
     return kv.del(this.#ctx, key, options);
   }
@@ -317,7 +343,7 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
    */
   async compact(
     revision: bigint,
-    options: CallOptions & { physical?: boolean } = {},
+    options: CallOptions & { physical?: boolean | undefined } = {},
   ): Promise<void> {
     checkOptions('compact', options, COMPACT_OPTIONS);
     const body: Record<string, unknown> = {
@@ -379,7 +405,7 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
    * current by a watch from the next; after a compaction it re-lists and
    * emits only the difference. Resolves once the first listing is complete.
    */
-  async mirror(dir: Key, options: { signal?: AbortSignal } = {}): Promise<Mirror<V>> {
+  async mirror(dir: Key, options: { signal?: AbortSignal | undefined } = {}): Promise<Mirror<V>> {
     checkOptions('mirror', options, MIRROR_OPTIONS);
     return new Mirror(this.#ctx, this.#watchHub, dir).start(options.signal);
   }
@@ -462,14 +488,35 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
   }
 }
 
-export function createClient(options?: EtcdOptions<unknown> & { codec?: 'json' }): Etcd<unknown>;
+/**
+ * How `new Etcd(options)` and `createClient(options)` type the client by its codec:
+ *
+ * - json, the default: `Etcd<JsonValue>`, or `Etcd<T>` for a `T extends
+ *   JsonValue` you name (`createClient<Config>()`). Writes are checked
+ *   against `T`; reads are trusted to be `T`, as `JSON.parse(text) as T` is.
+ * - `codec: 'string'`: `Etcd<string>`; `codec: 'bytes'`: `Etcd<Uint8Array>`.
+ * - a custom `Codec<T>`: `Etcd<T>`.
+ *
+ * So `createClient().set('k', 10n)` does not compile: JSON cannot hold a bigint.
+ */
+export interface EtcdConstructor {
+  new (options: EtcdOptions<string> & { codec: 'string' }): Etcd<string>;
+  new (options: EtcdOptions<Uint8Array> & { codec: 'bytes' }): Etcd<Uint8Array>;
+  new <T extends JsonValue = JsonValue>(options?: EtcdOptions<T>): Etcd<T>;
+  /** Values that are not all JSON need a codec that takes them. */
+  new <T>(options: EtcdOptions<T> & { codec: CodecFor<T> }): Etcd<T>;
+  readonly prototype: Etcd<unknown>;
+}
+
+/** A client; its value type follows its codec, as for `new Etcd(options)` (see `EtcdConstructor`). */
 export function createClient(options: EtcdOptions<string> & { codec: 'string' }): Etcd<string>;
 export function createClient(
   options: EtcdOptions<Uint8Array> & { codec: 'bytes' },
 ): Etcd<Uint8Array>;
-export function createClient<V>(options: EtcdOptions<V> & { codec: Codec<V> }): Etcd<V>;
-export function createClient<V>(options: EtcdOptions<V> = {}): Etcd<V> {
-  return new Etcd<V>(options);
+export function createClient<T extends JsonValue = JsonValue>(options?: EtcdOptions<T>): Etcd<T>;
+export function createClient<T>(options: EtcdOptions<T> & { codec: CodecFor<T> }): Etcd<T>;
+export function createClient<T>(options: EtcdOptions<T> = {}): Etcd<T> {
+  return new Etcd(options);
 }
 
 function checkAuth(auth: AuthOptions | undefined): AuthOptions | undefined {

@@ -1,5 +1,12 @@
+import { Etcd as Client, type EtcdConstructor } from './client.js';
+import type { JsonValue } from './codec.js';
+
 export { type Key, prefixEnd } from './bytes.js';
+/** The client class; its constructor types the client by its codec (see `EtcdConstructor`). */
+export const Etcd: EtcdConstructor = Client;
+export type Etcd<V = JsonValue> = Client<V>;
 export {
+  type CodecFor,
   createClient,
   DEFAULT_CONNECTIONS,
   DEFAULT_ENDPOINT,
@@ -8,7 +15,7 @@ export {
   DEFAULT_PROGRESS_INTERVAL_MS,
   DEFAULT_PROGRESS_TIMEOUT_MS,
   DEFAULT_TIMEOUT_MS,
-  Etcd,
+  type EtcdConstructor,
   type EtcdOptions,
   type VersionInfo,
   type WatchStreamOptions,

@@ -29,16 +29,16 @@ export interface GetOptions extends CallOptions, Pick<RangeOptions, 'revision' |
 
 export interface SetOptions extends CallOptions, PutOptions {
   /** Attach the key to a new lease of this many seconds; overrides the client's `ttl`. 0: none. */
-  ttl?: number;
+  ttl?: number | undefined;
 }
 
 export interface CreateOptions extends CallOptions {
   /** Attach the key to this lease. */
-  lease?: bigint;
+  lease?: bigint | undefined;
   /** Attach the key to a new lease of this many seconds; overrides the client's `ttl`. 0: none. */
-  ttl?: number;
+  ttl?: number | undefined;
   /** Return the previous pair (setx only). */
-  prevKv?: boolean;
+  prevKv?: boolean | undefined;
 }
 
 export interface SetnxResult<V> {
@@ -70,11 +70,11 @@ export interface RmdirOptions extends CallOptions, DeleteOptions {}
 
 export interface RangeIteratorOptions extends CallOptions {
   /** Keys per request. Default 1000. */
-  pageSize?: number;
+  pageSize?: number | undefined;
   /** Read this revision; default: the revision of the first page, kept for all pages. */
-  revision?: bigint | number;
-  keysOnly?: boolean;
-  serializable?: boolean;
+  revision?: bigint | number | undefined;
+  keysOnly?: boolean | undefined;
+  serializable?: boolean | undefined;
 }
 
 const GET_OPTIONS = optionSet('revision', 'serializable');
@@ -189,7 +189,7 @@ async function guardedPut<V>(
   });
 }
 
-function effectiveTtl(ctx: Context<unknown>, options: { ttl?: number }): number {
+function effectiveTtl(ctx: Context<unknown>, options: { ttl?: number | undefined }): number {
   const ttl = options.ttl ?? ctx.ttl;
   if (!Number.isSafeInteger(ttl))
     throw new InvalidArgumentError(`ttl must be a whole number of seconds, got ${ttl}`);

@@ -21,27 +21,27 @@ export type SortTarget = 'key' | 'version' | 'createRevision' | 'modRevision' | 
 
 export interface RangeOptions {
   /** Read at this revision instead of the newest (must not be compacted). */
-  revision?: bigint | number;
+  revision?: bigint | number | undefined;
   /** At most this many keys; 0 means no limit. */
-  limit?: number;
+  limit?: number | undefined;
   /** Sort order; the seed's 0, 1, 2 are accepted too. Default: by key, ascending. */
-  sortOrder?: SortOrder | 0 | 1 | 2;
+  sortOrder?: SortOrder | 0 | 1 | 2 | undefined;
   /** Field to sort by; the seed's 0 to 4 are accepted too. */
-  sortTarget?: SortTarget | 0 | 1 | 2 | 3 | 4;
+  sortTarget?: SortTarget | 0 | 1 | 2 | 3 | 4 | undefined;
   /** Return keys without values. */
-  keysOnly?: boolean;
+  keysOnly?: boolean | undefined;
   /** Return only the count of keys. */
-  countOnly?: boolean;
+  countOnly?: boolean | undefined;
   /** Serve from the local member without a quorum round: faster, maybe stale. */
-  serializable?: boolean;
+  serializable?: boolean | undefined;
   /** Only keys last modified at or after this revision. */
-  minModRevision?: bigint | number;
+  minModRevision?: bigint | number | undefined;
   /** Only keys last modified at or before this revision. */
-  maxModRevision?: bigint | number;
+  maxModRevision?: bigint | number | undefined;
   /** Only keys created at or after this revision. */
-  minCreateRevision?: bigint | number;
+  minCreateRevision?: bigint | number | undefined;
   /** Only keys created at or before this revision. */
-  maxCreateRevision?: bigint | number;
+  maxCreateRevision?: bigint | number | undefined;
 }
 
 const REVISION_FILTERS = [
@@ -53,18 +53,18 @@ const REVISION_FILTERS = [
 
 export interface PutOptions {
   /** Attach the key to this lease. */
-  lease?: bigint;
+  lease?: bigint | undefined;
   /** Return the previous key-value pair. */
-  prevKv?: boolean;
+  prevKv?: boolean | undefined;
   /** Keep the current value (the key must exist); pass `undefined` as the value. */
-  ignoreValue?: boolean;
+  ignoreValue?: boolean | undefined;
   /** Keep the current lease (the key must exist). */
-  ignoreLease?: boolean;
+  ignoreLease?: boolean | undefined;
 }
 
 export interface DeleteOptions {
   /** Return the deleted key-value pairs. */
-  prevKv?: boolean;
+  prevKv?: boolean | undefined;
 }
 
 export type CompareOp = '=' | '!=' | '<' | '>';

@@ -88,44 +88,44 @@ export interface RawCompare {
   target: RawCompareTarget;
   key: Key;
   /** Default EQUAL. */
-  result?: RawCompareResult;
+  result?: RawCompareResult | undefined;
   value?: unknown;
-  version?: number | bigint;
-  createRevision?: number | bigint;
-  modRevision?: number | bigint;
-  lease?: bigint;
+  version?: number | bigint | undefined;
+  createRevision?: number | bigint | undefined;
+  modRevision?: number | bigint | undefined;
+  lease?: bigint | undefined;
 }
 
 export interface RawRange {
   key: Key;
   /** Read every key that starts with `key`. */
-  prefix?: boolean;
-  revision?: bigint | number;
-  limit?: number;
-  keysOnly?: boolean;
-  countOnly?: boolean;
-  serializable?: boolean;
+  prefix?: boolean | undefined;
+  revision?: bigint | number | undefined;
+  limit?: number | undefined;
+  keysOnly?: boolean | undefined;
+  countOnly?: boolean | undefined;
+  serializable?: boolean | undefined;
 }
 
 export interface RawPut {
   key: Key;
   value?: unknown;
-  lease?: bigint;
-  prevKv?: boolean;
-  ignoreValue?: boolean;
-  ignoreLease?: boolean;
+  lease?: bigint | undefined;
+  prevKv?: boolean | undefined;
+  ignoreValue?: boolean | undefined;
+  ignoreLease?: boolean | undefined;
 }
 
 export interface RawDeleteRange {
   key: Key;
-  prefix?: boolean;
-  prevKv?: boolean;
+  prefix?: boolean | undefined;
+  prevKv?: boolean | undefined;
 }
 
 export interface RawTxn {
-  compare?: RawCompare[];
-  success?: RawOp[];
-  failure?: RawOp[];
+  compare?: RawCompare[] | undefined;
+  success?: RawOp[] | undefined;
+  failure?: RawOp[] | undefined;
 }
 
 export type RawOp =

@@ -43,22 +43,22 @@ export interface ElectionOptions {
    * shared session (`client.sharedSession()`), taken anew at each campaign, so
    * a campaign after a lost session starts on a fresh lease.
    */
-  session?: Session;
+  session?: Session | undefined;
 }
 
 export interface CampaignOptions {
   /** Gives up the campaign: the candidate's key is deleted and the call rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ResumeOptions extends CallOptions {
   /** The token the leadership had before the restart; another one is a NotLeaderError. */
-  token?: bigint;
+  token?: bigint | undefined;
 }
 
 export interface ObserveOptions {
   /** Ends the iteration: the pending `next()` rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 const ELECTION_OPTIONS = new Set(['session']);

@@ -28,9 +28,9 @@ export type LockTarget = Session | Etcd<unknown>;
 
 export interface AcquireOptions {
   /** Give up waiting: rejects with `signal.reason`, and the place in the queue is given up. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Give up after this many ms with LockTimeoutError. Default: wait as long as it takes. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 const ACQUIRE_OPTIONS = new Set(['signal', 'timeout']);

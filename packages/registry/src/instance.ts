@@ -36,17 +36,17 @@ export const DEFAULT_WEIGHT = 1;
 /** What an instance says about itself when it registers. */
 export interface InstanceDescription {
   /** Unique within the service. Default: a random UUID. */
-  id?: string;
+  id?: string | undefined;
   /** Host name, IPv4 or IPv6 address (without brackets) where the instance listens. */
   address: string;
   /** TCP port, 1 to 65535. */
   port: number;
   /** Free-form facts for consumers (version, protocol, ...). A plain JSON object. Default {}. */
-  metadata?: Record<string, JsonValue>;
+  metadata?: Record<string, JsonValue> | undefined;
   /** Relative share of traffic for the weighted picker. A positive number. Default 1. */
-  weight?: number;
+  weight?: number | undefined;
   /** Locality, e.g. an availability zone. Default: none. */
-  zone?: string;
+  zone?: string | undefined;
 }
 
 /** A registered instance, as a consumer sees it. Frozen: instances are shared. */

@@ -20,7 +20,7 @@ export type PickStrategy = 'round-robin' | 'random' | 'weighted';
 
 export interface PickerOptions {
   /** Source of randomness in [0, 1). Default `Math.random`. */
-  random?: () => number;
+  random?: (() => number) | undefined;
 }
 
 /** Each candidate in turn, in ID order. */

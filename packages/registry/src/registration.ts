@@ -61,12 +61,12 @@ export interface RegistrationEvents {
 
 /** What `update()` can change. `zone: null` removes the zone. */
 export interface RegistrationUpdate {
-  address?: string;
-  port?: number;
+  address?: string | undefined;
+  port?: number | undefined;
   metadata?: InstanceDescription['metadata'];
-  weight?: number;
-  zone?: string | null;
-  status?: InstanceStatus;
+  weight?: number | undefined;
+  zone?: string | null | undefined;
+  status?: InstanceStatus | undefined;
 }
 
 export interface DeregisterOptions extends CallOptions {
@@ -74,7 +74,7 @@ export interface DeregisterOptions extends CallOptions {
    * First store the instance as `draining` and wait this many ms, so consumers
    * stop picking it while it finishes its work; then remove it. Default 0.
    */
-  drain?: number;
+  drain?: number | undefined;
 }
 
 const UPDATE_FIELDS = ['address', 'port', 'metadata', 'weight', 'zone', 'status'];

@@ -20,19 +20,19 @@ import { checkDuration, checkName, checkOptions, checkPrefix, checkTtl } from '.
 
 export interface RegistryOptions {
   /** Key prefix under which services live: keys are `<prefix>/<service>/<id>`. Default '/services'. */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * TTL in seconds of each registration's lease: how long a crashed instance
    * stays listed. Default 10: short enough that consumers stop calling a dead
    * instance quickly, long enough that a GC pause or a leader election does
    * not drop a live one.
    */
-  ttl?: number;
+  ttl?: number | undefined;
 }
 
 export interface RegisterOptions extends CallOptions {
   /** This registration's lease TTL in seconds. Default: the registry's `ttl`. */
-  ttl?: number;
+  ttl?: number | undefined;
   /**
    * Put the key on this session's lease instead of a session of its own
    * ('shared': the client's shared session). The registration never closes a
@@ -40,7 +40,7 @@ export interface RegisterOptions extends CallOptions {
    * given session is lost it continues on sessions of its own with the same
    * TTL; with 'shared' it takes the client's next shared session.
    */
-  session?: Session | 'shared';
+  session?: Session | 'shared' | undefined;
 }
 
 export const DEFAULT_PREFIX = '/services';

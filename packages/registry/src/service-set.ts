@@ -41,18 +41,18 @@ export interface ServiceSetEvents {
 
 export interface PickOptions {
   /** Only instances for which this returns true are candidates. */
-  filter?: (instance: ServiceInstance) => boolean;
+  filter?: ((instance: ServiceInstance) => boolean) | undefined;
 }
 
 export interface ReadyOptions {
   /** Give up after this many ms with `NoInstancesError`. Default: wait until aborted or closed. */
-  timeout?: number;
-  signal?: AbortSignal;
+  timeout?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ChangesOptions {
   /** Start with an `added` change for every instance already in the set. Default false. */
-  initial?: boolean;
+  initial?: boolean | undefined;
 }
 
 const PICK_OPTIONS = ['filter'];
