@@ -5,6 +5,7 @@
 
 import type { RunIo } from '@etcdkit/cli';
 import type {
+  AuthOptions,
   CallOptions,
   CreateOptions,
   DeleteOptions,
@@ -21,7 +22,10 @@ import type {
   RawTxn,
   ReaddirOptions,
   RmdirOptions,
+  SessionOptions,
   SetOptions,
+  TlsOptions,
+  WatchOptions,
   WatchStreamOptions,
 } from '@etcdkit/client';
 import type {
@@ -87,6 +91,25 @@ export const client = {
     autoSyncInterval: undefined,
     watch: undefined,
   }),
+  session: allUndefined<SessionOptions>({ ...callFields, ttl: undefined, lease: undefined }),
+  watch: allUndefined<WatchOptions>({
+    startRevision: undefined,
+    progressNotify: undefined,
+    filters: undefined,
+    prevKv: undefined,
+    watchId: undefined,
+    fragment: undefined,
+    signal: undefined,
+    timeout: undefined,
+  }),
+  tls: allUndefined<TlsOptions>({
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+    servername: undefined,
+    rejectUnauthorized: undefined,
+  }),
+  auth: allUndefined<AuthOptions>({ user: 'u', password: 'p', refreshInterval: undefined }),
   watchStream: allUndefined<WatchStreamOptions>({
     transport: undefined,
     progressInterval: undefined,

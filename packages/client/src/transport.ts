@@ -29,15 +29,15 @@ import { asObject, type Json, str } from './wire.js';
 
 export interface TlsOptions {
   /** Certificate authorities to trust, PEM. */
-  ca?: string | Buffer | Array<string | Buffer>;
+  ca?: string | Buffer | Array<string | Buffer> | undefined;
   /** Client certificate for `--client-cert-auth`, PEM. */
-  cert?: string | Buffer;
+  cert?: string | Buffer | undefined;
   /** Private key of the client certificate, PEM. */
-  key?: string | Buffer;
+  key?: string | Buffer | undefined;
   /** Server name to verify, when it differs from the endpoint's host. */
-  servername?: string;
+  servername?: string | undefined;
   /** Verify the server certificate. Default true; turn off only for tests. */
-  rejectUnauthorized?: boolean;
+  rejectUnauthorized?: boolean | undefined;
 }
 
 export interface CallOptions {
@@ -51,7 +51,7 @@ export interface AuthOptions {
   user: string;
   password: string;
   /** Fetch a new token after this many ms, before etcd's token TTL (300 s by default) ends. Default 240,000. */
-  refreshInterval?: number;
+  refreshInterval?: number | undefined;
 }
 
 export interface TransportOptions {
