@@ -87,9 +87,12 @@ export type CodecFor<V> =
 export interface WatchStreamOptions {
   /** 'websocket' (default): all watchers share one socket. 'http': one streaming request per watcher. */
   transport?: 'websocket' | 'http' | undefined;
-  /** After this many ms without a message, ask etcd for progress. Default 10,000. */
+  /**
+   * After this many ms without a message, ask etcd for progress (over HTTP,
+   * where a stream cannot carry that request, ask the member for its status). Default 10,000.
+   */
   progressInterval?: number | undefined;
-  /** Reconnect when a progress request is unanswered this many ms. Default 5,000. */
+  /** Reconnect when that question is unanswered this many ms. Default 5,000. */
   progressTimeout?: number | undefined;
 }
 
