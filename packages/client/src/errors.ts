@@ -166,9 +166,14 @@ const BY_MESSAGE: ReadonlyArray<readonly [string, ErrorClass]> = [
   ['leader changed', UnavailableError],
   ['not capable', UnavailableError],
   ['stopped', UnavailableError],
+  // "etcdserver: request timed out" and its variants "..., possibly due to
+  // previous leader failure" and "..., possibly due to connection lost".
   ['request timed out', TimeoutError],
+  // A proposal that waited for a leader until etcd's own deadline (gRPC code 2).
+  ['context deadline exceeded', TimeoutError],
 ];
 
+/** Besides timeouts, the answers that leave a write's proposal possibly committed. */
 const INDETERMINATE = ['leader changed', 'stopped'];
 
 const BY_CODE: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
