@@ -43,6 +43,7 @@ export {
   TooManyOpsError,
   UnavailableError,
 } from './errors.js';
+export { jsonProblem } from './json-check.js';
 export type { KeyValue } from './key-value.js';
 export type {
   CreateOptions,
