@@ -323,9 +323,18 @@ export class Etcd<V = unknown> extends EventEmitter<EndpointEvents> {
     await this.#transport.call('kv/compaction', body, options, true);
   }
 
-  /** Grants a lease of `ttl` seconds, with an ID of your choice or a random one. */
-  async grant(ttl: number, idOrOptions?: bigint | lease.GrantOptions): Promise<lease.Lease> {
-    const options = typeof idOrOptions === 'bigint' ? { id: idOrOptions } : idOrOptions;
+  /**
+   * Grants a lease of `ttl` seconds, with an ID of your choice (a bigint or a
+   * safe-integer number, as argument or `{ id }`) or a random one.
+   */
+  async grant(
+    ttl: number,
+    idOrOptions?: bigint | number | lease.GrantOptions,
+  ): Promise<lease.Lease> {
+    const options =
+      idOrOptions === undefined || (typeof idOrOptions === 'object' && idOrOptions !== null)
+        ? idOrOptions
+        : { id: idOrOptions };
     return lease.grant(this.#ctx as Context<unknown>, ttl, options);
   }
 

@@ -56,7 +56,13 @@ export type {
   SetOptions,
   SetxResult,
 } from './kv.js';
-export type { GrantOptions, Lease, LeaseInfo, TimeToLiveOptions } from './lease.js';
+export {
+  type GrantOptions,
+  type Lease,
+  type LeaseInfo,
+  leaseHex,
+  type TimeToLiveOptions,
+} from './lease.js';
 export { Mirror, type MirrorChange, type MirrorEvents } from './mirror.js';
 export { NdjsonParser } from './ndjson.js';
 export {

@@ -33,8 +33,8 @@ export interface LeaseInfo extends Lease {
 }
 
 export interface GrantOptions extends CallOptions {
-  /** Ask for this lease ID instead of one chosen by etcd. */
-  id?: bigint;
+  /** Ask for this lease ID (a bigint or a safe-integer number); absent or 0: a random one. */
+  id?: bigint | number;
 }
 
 export interface TimeToLiveOptions extends CallOptions {
@@ -63,6 +63,11 @@ export function leaseId(id: unknown): bigint {
   return big;
 }
 
+/** A lease ID as etcd, etcdctl and the lock and election keys write it: lower-case hex. */
+export function leaseHex(id: bigint): string {
+  return id.toString(16);
+}
+
 export async function grant(
   ctx: Context<unknown>,
   ttl: number,
@@ -78,8 +83,9 @@ export async function grant(
   // than etcd: then a grant whose answer was lost can be sent again with the
   // same ID, and "lease already exists" proves the first one was applied.
   // No lease is leaked by a lost answer, and none is granted twice.
-  const chosen = options.id !== undefined && options.id !== 0n;
-  let id = chosen ? leaseId(options.id) : randomLeaseId();
+  const wanted = options.id === undefined ? 0n : toInt64(options.id, 'lease ID');
+  const chosen = wanted !== 0n;
+  let id = chosen ? wanted : randomLeaseId();
   let resent = false;
   let res: Record<string, unknown>;
   for (let attempt = 0; ; attempt++) {
@@ -152,7 +158,8 @@ export async function keepalive(
   const result = asObject(res.result, 'result');
   const ttl = smallInt(result.TTL, 'TTL');
   // etcd answers a keepalive of an unknown or expired lease with TTL 0.
-  if (ttl <= 0) throw new LeaseNotFoundError(`lease ${wanted} not found (expired or revoked)`);
+  if (ttl <= 0)
+    throw new LeaseNotFoundError(`lease ${leaseHex(wanted)} not found (expired or revoked)`);
   return { id: int64(result.ID, 'ID'), ttl };
 }
 

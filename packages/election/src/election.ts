@@ -21,6 +21,7 @@ import {
   InvalidArgumentError,
   joinQueue,
   type KeyValue,
+  leaseHex,
   Op,
   queueKey,
   type Session,
@@ -232,7 +233,7 @@ export class Election {
       const kv = own?.type === 'range' ? own.kvs[0] : undefined;
       const head = oldest?.type === 'range' ? oldest.kvs[0] : undefined;
       if (!kv)
-        throw new NotLeaderError(`lease ${session.lease.toString(16)} has no key in ${this.name}`);
+        throw new NotLeaderError(`lease ${leaseHex(session.lease)} has no key in ${this.name}`);
       if (token !== undefined && kv.createRevision !== token)
         throw new NotLeaderError(`${key} has token ${kv.createRevision}, not ${token}`);
       if (head && head.createRevision !== kv.createRevision)
@@ -295,7 +296,7 @@ function claim(session: Session, key: string, name: string): () => void {
   }
   if (keys.has(key)) {
     throw new AlreadyCampaigningError(
-      `lease ${session.lease.toString(16)} already campaigns in ${name}: resign first, or use another session`,
+      `lease ${leaseHex(session.lease)} already campaigns in ${name}: resign first, or use another session`,
     );
   }
   keys.add(key);
