@@ -1,3 +1,4 @@
+export { isClient } from './brand.js';
 export { type Key, prefixEnd } from './bytes.js';
 export {
   createClient,

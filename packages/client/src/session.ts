@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
+import { isBranded, SESSION_BRAND } from './brand.js';
 import type { Etcd } from './client.js';
 import type { Context } from './context.js';
 import { EtcdError, InvalidArgumentError, LeaseNotFoundError } from './errors.js';
@@ -47,6 +48,11 @@ export const DEFAULT_SESSION_TTL = 60;
 const SESSION_OPTIONS = optionSet('ttl', 'lease');
 
 export class Session extends EventEmitter<SessionEvents> {
+  /** True for sessions made by any copy of this package (see brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): value is Session {
+    return isBranded(value, SESSION_BRAND, Session);
+  }
+
   /** The lease this session keeps alive. */
   readonly lease: bigint;
   /** The lease's TTL in seconds. */
@@ -215,3 +221,4 @@ export class Session extends EventEmitter<SessionEvents> {
     await this.close();
   }
 }
+Object.defineProperty(Session.prototype, SESSION_BRAND, { value: true });
