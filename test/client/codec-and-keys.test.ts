@@ -242,6 +242,30 @@ describe('values', () => {
     assert.throws(() => nx.existing?.value, CodecError);
   });
 
+  test('a value JSON would change is refused before anything is sent', async () => {
+    const prefix = uniquePrefix('keys');
+    await using client = new Etcd({ endpoints: etcd.endpoint, keyPrefix: prefix });
+    const leasesBefore = (await client.leases()).length;
+    const refused = (err: unknown, where: string) =>
+      err instanceof CodecError && err.message.includes(where);
+    await assert.rejects(client.set('job', { jobs: [{ at: new Date() }] } as never), (err) =>
+      refused(err, 'value.jobs[0].at is a Date'),
+    );
+    // With a TTL, not even the lease is granted.
+    await assert.rejects(client.set('job', { tags: new Set(['a']) } as never, { ttl: 60 }), (err) =>
+      refused(err, 'value.tags is a Set'),
+    );
+    await assert.rejects(
+      client
+        .txn()
+        .success(Op.put('job', { retries: [1, undefined] }))
+        .commit(),
+      (err) => refused(err, 'value.retries[1] is undefined'),
+    );
+    assert.equal(await rawGet(etcd.endpoint, `${prefix}job`), undefined);
+    assert.equal((await client.leases()).length, leasesBefore);
+  });
+
   test('string and bytes codecs refuse values of other types', async () => {
     await using text = connect<string>({ codec: 'string' });
     await assert.rejects(text.set('k', 1 as unknown as string), CodecError);

@@ -11,6 +11,7 @@ import {
   request as httpRequest,
   type IncomingMessage,
   type ServerResponse,
+  STATUS_CODES,
 } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -40,16 +41,15 @@ export interface TestServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A TCP server on 127.0.0.1 that hands each accepted connection to `onSocket`. */
-async function tcpServer(onSocket: (socket: Socket) => void): Promise<TestServer> {
+/** Listens on 127.0.0.1, counts connections, and destroys the open ones on close. */
+async function serve(server: Server): Promise<TestServer> {
   const sockets = new Set<Socket>();
   let connections = 0;
-  const server = createServer((socket) => {
+  server.on('connection', (socket: Socket) => {
     connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    onSocket(socket);
   });
   const port = await listen(server);
   const close = async () => {
@@ -66,6 +66,11 @@ async function tcpServer(onSocket: (socket: Socket) => void): Promise<TestServer
   };
 }
 
+/** A TCP server on 127.0.0.1 that hands each accepted connection to `onSocket`. */
+function tcpServer(onSocket: (socket: Socket) => void): Promise<TestServer> {
+  return serve(createServer(onSocket));
+}
+
 /** Accepts every connection and never answers: a hung member. */
 export function silentServer(): Promise<TestServer> {
   return tcpServer(() => undefined);
@@ -80,6 +85,24 @@ export function resettingServer(): Promise<TestServer> {
 export async function refusedUrl(): Promise<string> {
   const [port] = await freePorts(1);
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * An HTTP server on 127.0.0.1 that answers every request with `status` and an
+ * HTML page, as a proxy does. `calls` counts the gateway calls (not health probes).
+ */
+export async function errorPageServer(status: number): Promise<TestServer & { calls: number }> {
+  let calls = 0;
+  const server = createHttpServer((req, res) => {
+    if (req.url?.startsWith('/v3/')) calls++;
+    req.resume();
+    res.writeHead(status, { 'content-type': 'text/html' });
+    res.end(`<html><body><h1>${status} ${STATUS_CODES[status]}</h1><hr>nginx</body></html>`);
+  });
+  const served = await serve(server);
+  return Object.defineProperty(served, 'calls', { get: () => calls }) as TestServer & {
+    calls: number;
+  };
 }
 
 export interface Proxy {

@@ -73,6 +73,60 @@ describe('grant', () => {
     await client.revoke(lease.id);
   });
 
+  test('a chosen ID may be a bigint, a safe-integer number or a decimal string, as argument or option', async () => {
+    await using client = connect();
+    const small = randomBytes(4).readUInt32BE() + 1;
+    const big = 0x6000_0000_0000_0000n + BigInt(small);
+    const asked: Array<[bigint, () => Promise<{ id: bigint }>]> = [
+      [BigInt(small), () => client.grant(30, small)],
+      [BigInt(small) + 2n, () => client.grant(30, { id: small + 2 })],
+      [BigInt(Number.MAX_SAFE_INTEGER), () => client.grant(30, Number.MAX_SAFE_INTEGER)],
+      [big, () => client.grant(30, big.toString())],
+      [big + 1n, () => client.grant(30, { id: (big + 1n).toString() })],
+    ];
+    for (const [id, grant] of asked) {
+      assert.equal((await grant()).id, id);
+      assert.ok(etcdctlLeases(etcd.endpoint).includes(id));
+      await client.revoke(id);
+    }
+    // 0 as a number means what 0n means: no ID chosen.
+    for (const zero of [() => client.grant(30, 0), () => client.grant(30, { id: 0 })]) {
+      const lease = await zero();
+      assert.ok(lease.id > 0n);
+      await client.revoke(lease.id);
+    }
+  });
+
+  test('an ID that is not an int64 is InvalidArgumentError, as argument or option', async () => {
+    await using client = connect();
+    const bad = [
+      1.5,
+      -1,
+      2 ** 60,
+      Number.NaN,
+      '0x12',
+      '1.5',
+      '-1',
+      '',
+      ' 12',
+      null,
+      -1n,
+      2n ** 63n,
+    ];
+    for (const id of bad) {
+      for (const grant of [
+        () => client.grant(5, id as bigint),
+        () => client.grant(5, { id: id as bigint }),
+      ]) {
+        await assert.rejects(
+          grant(),
+          (err: unknown) => err instanceof InvalidArgumentError && /lease ID/.test(err.message),
+          String(id),
+        );
+      }
+    }
+  });
+
   test('bad TTLs and IDs are refused', async () => {
     await using client = connect();
     for (const ttl of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
@@ -141,7 +195,13 @@ describe('keepalive', () => {
 
   test('an unknown or revoked lease is LeaseNotFoundError', async () => {
     await using client = connect();
-    await assert.rejects(client.keepalive(bigLeaseId()), LeaseNotFoundError);
+    const unknown = bigLeaseId();
+    // Named in hex, as etcd and etcdctl print lease IDs.
+    await assert.rejects(
+      client.keepalive(unknown),
+      (err: unknown) =>
+        err instanceof LeaseNotFoundError && err.message.includes(`lease ${unknown.toString(16)} `),
+    );
     const lease = await client.grant(60);
     await client.revoke(lease.id);
     await assert.rejects(client.keepalive(lease.id), LeaseNotFoundError);
@@ -206,9 +266,20 @@ describe('leases', () => {
   });
 });
 
+test('every lease-ID parameter takes a decimal string as grant does', async () => {
+  await using client = connect();
+  const { id } = await client.grant(30);
+  const text = id.toString();
+  await client.set('on-lease', 1, { lease: text });
+  assert.equal((await client.keepalive(text)).id, id);
+  assert.deepEqual((await client.timetolive(text, { keys: true }))?.keys, ['on-lease']);
+  await client.revoke(text);
+  assert.equal(await client.timetolive(id), undefined);
+});
+
 test('lease IDs that are not integers are refused', async () => {
   await using client = connect();
-  const bad = ['1', 1.5, null, 2 ** 60] as unknown as bigint[];
+  const bad = ['0x1', '1e3', 1.5, null, 2 ** 60] as unknown as bigint[];
   for (const id of bad) {
     await assert.rejects(client.revoke(id), InvalidArgumentError, String(id));
     await assert.rejects(client.keepalive(id), InvalidArgumentError, String(id));

@@ -11,7 +11,7 @@ import {
   UnavailableError,
 } from '@etcdkit/client';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
-import { proxy, refusedUrl, resettingServer, silentServer } from './helpers.js';
+import { errorPageServer, proxy, refusedUrl, resettingServer, silentServer } from './helpers.js';
 
 let etcd: EtcdCluster;
 before(async () => {
@@ -233,4 +233,60 @@ test('an endpoint that is not etcd is reported as an EtcdError', async () => {
   const err = await failure(client.get('k'));
   assert.ok(err instanceof Error);
   assert.equal((err as EtcdError).code?.startsWith('ETCDKIT_'), true, String(err));
+});
+
+describe('a proxy error page in front of a member', () => {
+  /** A client whose first endpoint is a page answering `status`, the real etcd second. */
+  async function behindPage(status: number) {
+    const page = await errorPageServer(status);
+    const client = new Etcd({
+      endpoints: [page.url, etcd.endpoint],
+      apiPrefix: '/v3',
+      keyPrefix: uniquePrefix('page'),
+    });
+    const down: string[] = [];
+    client.on('endpoint-down', (url) => down.push(url));
+    return { page, client, down };
+  }
+
+  for (const status of [502, 503, 504]) {
+    test(`a read meets a ${status} page: the member is marked down and the read moves on`, async () => {
+      const { page, client, down } = await behindPage(status);
+      await using _page = page;
+      await using _client = client;
+      assert.equal(await client.get('k'), undefined);
+      assert.equal(page.calls, 1);
+      assert.deepEqual(down, [page.url]);
+    });
+  }
+
+  test('a write meets a 503 page (never forwarded): the member is marked down and the write moves on', async () => {
+    const { page, client, down } = await behindPage(503);
+    await using _page = page;
+    await using _client = client;
+    await client.set('k', 'v');
+    assert.equal(page.calls, 1);
+    assert.deepEqual(down, [page.url]);
+    assert.equal((await client.get('k'))?.value, 'v');
+  });
+
+  for (const status of [502, 504]) {
+    test(`a write meets a ${status} page (maybe forwarded): indeterminate, and the member is marked down`, async () => {
+      const { page, client, down } = await behindPage(status);
+      await using _page = page;
+      await using _client = client;
+      assertError(
+        await failure(client.set('k', 'v')),
+        UnavailableError,
+        { indeterminate: true, retryable: false },
+        'set',
+      );
+      assert.equal(page.calls, 1);
+      assert.deepEqual(down, [page.url]);
+      // The next calls go to the member that is up.
+      await client.set('k', 'again');
+      assert.equal((await client.get('k'))?.value, 'again');
+      assert.equal(page.calls, 1);
+    });
+  }
 });

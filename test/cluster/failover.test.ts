@@ -26,12 +26,18 @@ async function follower(): Promise<{ member: EtcdMember; endpoints: string[] }> 
 describe('endpoints and failover', () => {
   test('a killed member is marked down, calls move on, and it is marked up when back', async (t) => {
     const { member, endpoints } = await follower();
-    await using client = new Etcd({ endpoints, keyPrefix: uniquePrefix('failover') });
+    // No call before the kill, so no pooled connection to the member survives it
+    // (a write sent on one would rightly be indeterminate): the first write meets
+    // a refused connection. The API prefix is given, so that write is the first call.
+    await using client = new Etcd({
+      endpoints,
+      apiPrefix: '/v3',
+      keyPrefix: uniquePrefix('failover'),
+    });
     const down: string[] = [];
     const up: string[] = [];
     client.on('endpoint-down', (url) => down.push(url));
     client.on('endpoint-up', (url) => up.push(url));
-    await client.set('k', 0);
     await member.kill();
     try {
       const started = performance.now();
@@ -82,10 +88,25 @@ describe('endpoints and failover', () => {
     await client.set('count', 0);
     await Promise.all(cluster.members.map((m) => m.kill()));
     try {
+      // A fresh client has no pooled connection a killed member closed under it
+      // (a request written to one is rightly indeterminate): every attempt meets
+      // a refused connection. The API prefix is given, so the write itself is tried.
+      await using fresh = new Etcd({
+        endpoints: cluster.endpoints,
+        apiPrefix: '/v3',
+        keyPrefix: prefix,
+        timeout: 3000,
+      });
+      const down: string[] = [];
+      fresh.on('endpoint-down', (url) => down.push(url));
       await assert.rejects(
-        client.set('count', 1),
-        (err: EtcdError) => err.name === 'UnavailableError' && !err.indeterminate,
+        fresh.set('count', 1),
+        (err: EtcdError) =>
+          err.name === 'UnavailableError' &&
+          !err.indeterminate &&
+          cluster.endpoints.every((url) => err.message.includes(url)),
       );
+      assert.deepEqual([...down].sort(), [...cluster.endpoints].sort(), 'every member was tried');
     } finally {
       for (const m of cluster.members) m.start('existing');
       await Promise.all(cluster.members.map((m) => m.waitHealthy(30_000)));
@@ -103,6 +124,9 @@ describe('member-list sync', () => {
     await client.set('k', 1);
     await member.kill();
     try {
+      // A read first: one sent on a pooled connection the kill closed moves on,
+      // where a write would rightly be indeterminate.
+      assert.equal((await client.get('k'))?.value, 1);
       await client.set('k', 2);
       assert.equal((await client.get('k'))?.value, 2);
     } finally {

@@ -5,6 +5,7 @@
  */
 
 import { EventEmitter } from 'eventemitter3';
+import { CLIENT_BRAND } from './brand.js';
 import type { Key } from './bytes.js';
 import { KeySpace } from './bytes.js';
 import { type Codec, type CodecName, codecByName, type JsonValue } from './codec.js';
@@ -17,7 +18,7 @@ import * as kv from './kv.js';
 import * as lease from './lease.js';
 import { Mirror } from './mirror.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
-import { checkOptions, optionSet, toInt64 } from './options.js';
+import { checkOptions, type LeaseId, optionSet, toInt64 } from './options.js';
 import { Session, type SessionOptions } from './session.js';
 import { type AuthOptions, type CallOptions, type TlsOptions, Transport } from './transport.js';
 import {
@@ -356,25 +357,31 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
     await this.#transport.call('kv/compaction', body, options, true);
   }
 
-  /** Grants a lease of `ttl` seconds, with an ID of your choice or a random one. */
-  async grant(ttl: number, idOrOptions?: bigint | lease.GrantOptions): Promise<lease.Lease> {
-    const options = typeof idOrOptions === 'bigint' ? { id: idOrOptions } : idOrOptions;
+  /**
+   * Grants a lease of `ttl` seconds, with an ID of your choice (a bigint, a
+   * safe-integer number or a decimal string, as argument or `{ id }`) or a random one.
+   */
+  async grant(ttl: number, idOrOptions?: LeaseId | lease.GrantOptions): Promise<lease.Lease> {
+    const options =
+      idOrOptions === undefined || (typeof idOrOptions === 'object' && idOrOptions !== null)
+        ? idOrOptions
+        : { id: idOrOptions };
     return lease.grant(this.#ctx as Context<unknown>, ttl, options);
   }
 
   /** Revokes a lease; every key attached to it is deleted. */
-  async revoke(id: bigint, options?: CallOptions): Promise<{ revision: bigint }> {
+  async revoke(id: LeaseId, options?: CallOptions): Promise<{ revision: bigint }> {
     return lease.revoke(this.#ctx as Context<unknown>, id, options);
   }
 
   /** Renews a lease once. Rejects with LeaseNotFoundError if it is gone. */
-  async keepalive(id: bigint, options?: CallOptions): Promise<lease.Lease> {
+  async keepalive(id: LeaseId, options?: CallOptions): Promise<lease.Lease> {
     return lease.keepalive(this.#ctx as Context<unknown>, id, options);
   }
 
   /** A lease's remaining TTL (and keys, with `keys: true`), or undefined when it does not exist. */
   async timetolive(
-    id: bigint,
+    id: LeaseId,
     options?: lease.TimeToLiveOptions,
   ): Promise<lease.LeaseInfo | undefined> {
     return lease.timetolive(this.#ctx as Context<unknown>, id, options);
@@ -599,3 +606,5 @@ function positiveInt(
   }
   return value;
 }
+
+Object.defineProperty(Etcd.prototype, CLIENT_BRAND, { value: true });

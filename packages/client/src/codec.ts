@@ -5,6 +5,7 @@
  */
 import { utf8 } from './bytes.js';
 import { CodecError } from './errors.js';
+import { jsonProblem } from './json-check.js';
 
 export interface Codec<T> {
   readonly name: string;
@@ -21,31 +22,22 @@ export type JsonValue =
   | JsonValue[]
   | { [key: string]: JsonValue };
 
-/** Refuses what JSON.stringify would silently turn into null or drop. */
-function rejectNonJson(_key: string, value: unknown): unknown {
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    throw new CodecError(`${value} is not representable in JSON`);
-  }
-  if (typeof value === 'function' || typeof value === 'symbol') {
-    throw new CodecError(`a ${typeof value} cannot be encoded as JSON`);
-  }
-  return value;
-}
-
+/**
+ * Refuses, before anything is sent, every value JSON would not give back equal:
+ * a Date would come back a string, a Map an empty object, `undefined` vanish.
+ */
 export const jsonCodec: Codec<JsonValue> = {
   name: 'json',
   encode(value) {
-    let text: string | undefined;
+    let problem: string | undefined;
     try {
-      text = JSON.stringify(value, rejectNonJson);
+      problem = jsonProblem(value);
+      if (problem === undefined) return Buffer.from(JSON.stringify(value), 'utf8');
     } catch (err) {
-      if (err instanceof CodecError) throw err;
-      throw new CodecError(`the value cannot be encoded as JSON: ${(err as Error).message}`, {
-        cause: err,
-      });
+      // A throwing getter, or nesting deeper than the stack.
+      throw new CodecError(`cannot encode as JSON: ${(err as Error).message}`, { cause: err });
     }
-    if (text === undefined) throw new CodecError(`a ${typeof value} cannot be encoded as JSON`);
-    return Buffer.from(text, 'utf8');
+    throw new CodecError(`cannot encode as JSON exactly: ${problem}`);
   },
   decode(bytes) {
     const text = utf8(bytes);

@@ -5,6 +5,7 @@
  * The gateway's gRPC codes and messages are mapped to classes in one place:
  * `fromGatewayError` at the bottom of this file.
  */
+import { ERROR_BRAND, isBranded } from './brand.js';
 
 export interface EtcdErrorOptions {
   cause?: unknown;
@@ -15,6 +16,17 @@ export interface EtcdErrorOptions {
 }
 
 export class EtcdError extends Error {
+  /** True for errors of this class made by any copy of this package (see brand.ts). */
+  static override [Symbol.hasInstance]<T>(
+    this: abstract new (
+      ...args: never[]
+    ) => T,
+    value: unknown,
+  ): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of instanceof, maybe a subclass.
+    return isBranded(value, ERROR_BRAND, this);
+  }
+
   override readonly name: string = 'EtcdError';
   readonly code: string = 'ETCDKIT_ERROR';
   /** Retrying the same request may succeed (a read, or a write that never left). */
@@ -29,6 +41,7 @@ export class EtcdError extends Error {
     this.grpcCode = options.grpcCode;
   }
 }
+Object.defineProperty(EtcdError.prototype, ERROR_BRAND, { value: true });
 
 /** Bad input caught before anything was sent, or rejected by etcd as invalid. */
 export class InvalidArgumentError extends EtcdError {
@@ -166,9 +179,14 @@ const BY_MESSAGE: ReadonlyArray<readonly [string, ErrorClass]> = [
   ['leader changed', UnavailableError],
   ['not capable', UnavailableError],
   ['stopped', UnavailableError],
+  // "etcdserver: request timed out" and its variants "..., possibly due to
+  // previous leader failure" and "..., possibly due to connection lost".
   ['request timed out', TimeoutError],
+  // A proposal that waited for a leader until etcd's own deadline (gRPC code 2).
+  ['context deadline exceeded', TimeoutError],
 ];
 
+/** Besides timeouts, the answers that leave a write's proposal possibly committed. */
 const INDETERMINATE = ['leader changed', 'stopped'];
 
 const BY_CODE: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([

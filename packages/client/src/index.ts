@@ -1,6 +1,7 @@
 import { Etcd as Client, type EtcdConstructor } from './client.js';
 import type { JsonValue } from './codec.js';
 
+export { isClient } from './brand.js';
 export { type Key, prefixEnd } from './bytes.js';
 /** The client class; its constructor types the client by its codec (see `EtcdConstructor`). */
 export const Etcd: EtcdConstructor = Client;
@@ -50,6 +51,7 @@ export {
   TooManyOpsError,
   UnavailableError,
 } from './errors.js';
+export { jsonProblem } from './json-check.js';
 export type { KeyValue } from './key-value.js';
 export type {
   CreateOptions,
@@ -62,7 +64,13 @@ export type {
   SetOptions,
   SetxResult,
 } from './kv.js';
-export type { GrantOptions, Lease, LeaseInfo, TimeToLiveOptions } from './lease.js';
+export {
+  type GrantOptions,
+  type Lease,
+  type LeaseInfo,
+  leaseHex,
+  type TimeToLiveOptions,
+} from './lease.js';
 export { Mirror, type MirrorChange, type MirrorEvents } from './mirror.js';
 export { NdjsonParser } from './ndjson.js';
 export {
@@ -81,6 +89,7 @@ export {
   type SortTarget,
   type TxnResult,
 } from './ops.js';
+export type { LeaseId } from './options.js';
 export {
   joinQueue,
   type QueueEntry,

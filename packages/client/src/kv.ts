@@ -21,7 +21,7 @@ import {
   type RangeOptions,
   type RangeResult,
 } from './ops.js';
-import { checkOptions, optionSet, toCount } from './options.js';
+import { checkOptions, type LeaseId, optionSet, toCount } from './options.js';
 import type { CallOptions } from './transport.js';
 import { type Json, optObject } from './wire.js';
 
@@ -34,7 +34,7 @@ export interface SetOptions extends CallOptions, PutOptions {
 
 export interface CreateOptions extends CallOptions {
   /** Attach the key to this lease. */
-  lease?: bigint | undefined;
+  lease?: LeaseId | undefined;
   /** Attach the key to a new lease of this many seconds; overrides the client's `ttl`. 0: none. */
   ttl?: number | undefined;
   /** Return the previous pair (setx only). */

@@ -13,7 +13,7 @@ import {
   LeaseNotFoundError,
   ServerError,
 } from './errors.js';
-import { checkOptions, optionSet, toInt64 } from './options.js';
+import { checkOptions, type LeaseId, optionSet, toLeaseId } from './options.js';
 import type { CallOptions } from './transport.js';
 import { asArray, asObject, headerRevision, int64, optObject, smallInt, str } from './wire.js';
 
@@ -33,13 +33,13 @@ export interface LeaseInfo extends Lease {
 }
 
 export interface GrantOptions extends CallOptions {
-  /** Ask for this lease ID instead of one chosen by etcd. */
-  id?: bigint;
+  /** Ask for this lease ID (a bigint, a safe-integer number or a decimal string); absent or 0: a random one. */
+  id?: LeaseId | undefined;
 }
 
 export interface TimeToLiveOptions extends CallOptions {
   /** Also list the keys attached to the lease. */
-  keys?: boolean;
+  keys?: boolean | undefined;
 }
 
 const GRANT_OPTIONS = optionSet('id');
@@ -59,8 +59,12 @@ export function randomLeaseId(): bigint {
 const MAX_TTL = 9_000_000_000;
 
 export function leaseId(id: unknown): bigint {
-  const big = toInt64(id, 'lease ID', 1n);
-  return big;
+  return toLeaseId(id, 'lease ID', 1n);
+}
+
+/** A lease ID as etcd, etcdctl and the lock and election keys write it: lower-case hex. */
+export function leaseHex(id: bigint): string {
+  return id.toString(16);
 }
 
 export async function grant(
@@ -78,8 +82,9 @@ export async function grant(
   // than etcd: then a grant whose answer was lost can be sent again with the
   // same ID, and "lease already exists" proves the first one was applied.
   // No lease is leaked by a lost answer, and none is granted twice.
-  const chosen = options.id !== undefined && options.id !== 0n;
-  let id = chosen ? leaseId(options.id) : randomLeaseId();
+  const wanted = options.id === undefined ? 0n : toLeaseId(options.id, 'lease ID');
+  const chosen = wanted !== 0n;
+  let id = chosen ? wanted : randomLeaseId();
   let resent = false;
   let res: Record<string, unknown>;
   for (let attempt = 0; ; attempt++) {
@@ -111,7 +116,7 @@ export async function grant(
 
 export async function revoke(
   ctx: Context<unknown>,
-  id: bigint,
+  id: LeaseId,
   options: CallOptions = {},
 ): Promise<{ revision: bigint }> {
   checkOptions('revoke', options, CALL);
@@ -127,7 +132,7 @@ export async function revoke(
 /** One keepalive round: renews the lease and returns its new TTL. */
 export async function keepalive(
   ctx: Context<unknown>,
-  id: bigint,
+  id: LeaseId,
   options: CallOptions = {},
 ): Promise<Lease> {
   checkOptions('keepalive', options, CALL);
@@ -152,14 +157,15 @@ export async function keepalive(
   const result = asObject(res.result, 'result');
   const ttl = smallInt(result.TTL, 'TTL');
   // etcd answers a keepalive of an unknown or expired lease with TTL 0.
-  if (ttl <= 0) throw new LeaseNotFoundError(`lease ${wanted} not found (expired or revoked)`);
+  if (ttl <= 0)
+    throw new LeaseNotFoundError(`lease ${leaseHex(wanted)} not found (expired or revoked)`);
   return { id: int64(result.ID, 'ID'), ttl };
 }
 
 /** The lease's remaining TTL, or `undefined` when it does not exist (anymore). */
 export async function timetolive(
   ctx: Context<unknown>,
-  id: bigint,
+  id: LeaseId,
   options: TimeToLiveOptions = {},
 ): Promise<LeaseInfo | undefined> {
   checkOptions('timetolive', options, TTL_OPTIONS);

@@ -13,7 +13,7 @@ import {
   TooManyOpsError,
 } from './errors.js';
 import { decodeKeyValue, decodeKeyValues, type KeyValue } from './key-value.js';
-import { checkOptions, toBool, toCount, toInt64 } from './options.js';
+import { checkOptions, type LeaseId, toBool, toCount, toInt64, toLeaseId } from './options.js';
 import { asArray, asObject, bool, headerRevision, type Json, optObject, smallInt } from './wire.js';
 
 export type SortOrder = 'none' | 'ascend' | 'descend';
@@ -53,7 +53,7 @@ const REVISION_FILTERS = [
 
 export interface PutOptions {
   /** Attach the key to this lease. */
-  lease?: bigint | undefined;
+  lease?: LeaseId | undefined;
   /** Return the previous key-value pair. */
   prevKv?: boolean | undefined;
   /** Keep the current value (the key must exist); pass `undefined` as the value. */
@@ -326,7 +326,7 @@ export class Encoder {
     }
     if (o.lease !== undefined) {
       if (ignoreLease) throw new InvalidArgumentError('lease and ignoreLease cannot be combined');
-      const lease = toInt64(o.lease, 'lease');
+      const lease = toLeaseId(o.lease, 'lease');
       if (lease !== 0n) body.lease = lease.toString();
     }
     if (ignoreLease) body.ignore_lease = true;

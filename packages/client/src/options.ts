@@ -41,6 +41,22 @@ export function toInt64(value: unknown, what: string, min = 0n): bigint {
   return big;
 }
 
+/** A lease ID as callers may give it: a bigint, a safe-integer number, or a decimal string (as etcd's JSON writes it). */
+export type LeaseId = bigint | number | string;
+
+/** Reads a lease ID given as bigint, safe integer or decimal string. */
+export function toLeaseId(value: unknown, what: string, min = 0n): bigint {
+  if (typeof value === 'string') {
+    if (!/^\d{1,19}$/.test(value)) {
+      throw new InvalidArgumentError(
+        `${what} must be a bigint, a safe integer or a decimal string, got ${JSON.stringify(value)}`,
+      );
+    }
+    return toInt64(BigInt(value), what, min);
+  }
+  return toInt64(value, what, min);
+}
+
 /** A non-negative integer count, such as a limit. */
 export function toCount(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {

@@ -13,6 +13,7 @@
 import type { Key } from './bytes.js';
 import type { Etcd } from './client.js';
 import type { KeyValue } from './key-value.js';
+import { leaseHex } from './lease.js';
 import { Compare, Op, type RangeOptions } from './ops.js';
 
 export interface QueueEntry<V> {
@@ -34,7 +35,7 @@ const OLDEST_FIRST: RangeOptions = { sortTarget: 'createRevision', sortOrder: 'a
 
 /** The key a lease holds in a queue: `<prefix><lease ID in lower-case hex>`, as etcd's Go client. */
 export function queueKey(prefix: string, lease: bigint): string {
-  return `${prefix}${lease.toString(16)}`;
+  return `${prefix}${leaseHex(lease)}`;
 }
 
 /**

@@ -13,19 +13,20 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
+import { isBranded, SESSION_BRAND } from './brand.js';
 import type { Etcd } from './client.js';
 import type { Context } from './context.js';
 import { EtcdError, InvalidArgumentError, LeaseNotFoundError } from './errors.js';
 import type { KeepaliveHub } from './keepalive-hub.js';
 import { grant, keepalive, revoke } from './lease.js';
-import { checkOptions, optionSet, toInt64 } from './options.js';
+import { checkOptions, type LeaseId, optionSet, toLeaseId } from './options.js';
 import type { CallOptions } from './transport.js';
 
 export interface SessionOptions extends CallOptions {
   /** Lease TTL in seconds. Default 60, as etcd's Go concurrency package. */
   ttl?: number | undefined;
   /** Resume this existing lease (e.g. after a restart) instead of granting a new one. */
-  lease?: bigint | undefined;
+  lease?: LeaseId | undefined;
 }
 
 /** `alive` until the lease is `lost`, or until its owner `closed` (or orphaned) it. */
@@ -52,6 +53,11 @@ const OVERDUE_MIN_MS = 1_000;
 const SESSION_OPTIONS = optionSet('ttl', 'lease');
 
 export class Session extends EventEmitter<SessionEvents> {
+  /** True for sessions made by any copy of this package (see brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): value is Session {
+    return isBranded(value, SESSION_BRAND, Session);
+  }
+
   /** The lease this session keeps alive. */
   readonly lease: bigint;
   /** The lease's TTL in seconds. */
@@ -108,7 +114,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const call = { signal: options.signal, timeout: options.timeout };
     const sentAt = performance.now();
     if (options.lease !== undefined) {
-      const id = toInt64(options.lease, 'lease', 1n);
+      const id = toLeaseId(options.lease, 'lease', 1n);
       const renewed = await keepalive(ctx, id, call);
       return new Session(client, ctx, hub, id, renewed.ttl, sentAt);
     }
@@ -255,3 +261,4 @@ export class Session extends EventEmitter<SessionEvents> {
     await this.close();
   }
 }
+Object.defineProperty(Session.prototype, SESSION_BRAND, { value: true });

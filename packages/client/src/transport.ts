@@ -8,6 +8,8 @@
  * When an endpoint refuses the connection the call moves on to the next one,
  * since such a request provably never reached etcd. Any other transport
  * failure of a write is reported as indeterminate: it may have been applied.
+ * A 5xx page that is not etcd's (a proxy in front of a dead member) marks the
+ * endpoint down like a refused connection; a write moves on only after a 503.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -470,10 +472,12 @@ export class Transport {
             this.endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
           throw err;
         }
-        if (err instanceof UnavailableError && !err.indeterminate) {
-          // etcd refused it (no leader, not ready): nothing was applied; try the next member.
+        if (err instanceof UnavailableError && (!err.indeterminate || err instanceof ErrorPage)) {
+          // etcd refused it (no leader, not ready) or a proxy answered for a dead
+          // member: avoid this one, and try the next unless the write may have left.
           this.endpointSet.failed(endpoint, err);
           lastError = err;
+          if (err.indeterminate) throw err;
           continue;
         }
         if (err instanceof EtcdError) throw err;
@@ -510,10 +514,11 @@ export class Transport {
       signal,
     });
     const text = await res.body.text();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
+    const parsed = parseJson(text);
+    if (res.statusCode >= 500 && !isGatewayError(parsed)) {
+      throw ErrorPage.from(endpoint.url, path, res.statusCode, text, write);
+    }
+    if (parsed === undefined) {
       throw new ProtocolError(
         `${endpoint.url}${path} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`,
       );
@@ -544,6 +549,39 @@ export class Transport {
 
 /** Marks a wait that ended because its signal aborted. */
 class Aborted extends EtcdError {}
+
+/**
+ * A 5xx answer that is not etcd's: a proxy's page for a member it could not
+ * reach. 503 means the proxy found no upstream and never forwarded the request;
+ * after a 502 or 504 a write may have reached etcd.
+ */
+class ErrorPage extends UnavailableError {
+  static from(url: string, path: string, status: number, text: string, write: boolean): ErrorPage {
+    const indeterminate = write && status !== 503;
+    return new ErrorPage(
+      `${url}${path} answered ${status} with a page that is not etcd's: ${text.slice(0, 200)}` +
+        (indeterminate ? '; the write may or may not have been applied' : ''),
+      { indeterminate },
+    );
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** etcd's gateway reports every error as `{ error, code, message }` with a numeric gRPC code. */
+function isGatewayError(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as { code?: unknown }).code === 'number'
+  );
+}
 
 /** Waits for `promise`, but stops waiting (without cancelling it) when `signal` aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -19,11 +19,13 @@ import {
   Compare,
   type Etcd,
   InvalidArgumentError,
+  isClient,
   joinQueue,
   type KeyValue,
+  leaseHex,
   Op,
   queueKey,
-  type Session,
+  Session,
   waitForPredecessors,
 } from '@etcdkit/client';
 import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
@@ -83,18 +85,18 @@ export class Election {
    * key), or by the client's shared session when a client is given.
    */
   constructor(target: Etcd<unknown> | Session, name: string, options: ElectionOptions = {}) {
-    // Checked by shape, not class, so two copies of the client package still work together.
-    if (isSession(target)) {
+    // Sessions by brand, clients by shape: two copies of the client package still work together.
+    if (target instanceof Session) {
       if (options.session !== undefined) {
         throw new InvalidArgumentError('new Election(session, name): the session is given twice');
       }
       options = { ...options, session: target };
     }
-    const client: Etcd<unknown> = isSession(target) ? target.client : target;
-    if (typeof client?.txn !== 'function' || typeof client.sharedSession !== 'function')
+    const client: Etcd<unknown> = target instanceof Session ? target.client : target;
+    if (!isClient(client))
       throw new InvalidArgumentError('new Election(client, name): client must be an Etcd client');
     checkOptions('Election', options, ELECTION_OPTIONS);
-    if (options.session !== undefined && !isSession(options.session))
+    if (options.session !== undefined && !(options.session instanceof Session))
       throw new InvalidArgumentError('the session option must be a Session');
     if (typeof name !== 'string' || name.length === 0)
       throw new InvalidArgumentError('an election name is a non-empty string');
@@ -232,7 +234,7 @@ export class Election {
       const kv = own?.type === 'range' ? own.kvs[0] : undefined;
       const head = oldest?.type === 'range' ? oldest.kvs[0] : undefined;
       if (!kv)
-        throw new NotLeaderError(`lease ${session.lease.toString(16)} has no key in ${this.name}`);
+        throw new NotLeaderError(`lease ${leaseHex(session.lease)} has no key in ${this.name}`);
       if (token !== undefined && kv.createRevision !== token)
         throw new NotLeaderError(`${key} has token ${kv.createRevision}, not ${token}`);
       if (head && head.createRevision !== kv.createRevision)
@@ -281,11 +283,6 @@ const WITHDRAW_PAUSE_MS = 200;
 
 const OLDEST_FIRST = { sortTarget: 'createRevision', sortOrder: 'ascend', limit: 1 } as const;
 
-function isSession(value: unknown): value is Session {
-  const s = value as Partial<Session> | undefined;
-  return typeof s?.lease === 'bigint' && s.signal instanceof AbortSignal;
-}
-
 /** Registers a campaign of `session` on `key`; returns its release, to call once. */
 function claim(session: Session, key: string, name: string): () => void {
   let keys = campaigning.get(session);
@@ -295,7 +292,7 @@ function claim(session: Session, key: string, name: string): () => void {
   }
   if (keys.has(key)) {
     throw new AlreadyCampaigningError(
-      `lease ${session.lease.toString(16)} already campaigns in ${name}: resign first, or use another session`,
+      `lease ${leaseHex(session.lease)} already campaigns in ${name}: resign first, or use another session`,
     );
   }
   keys.add(key);

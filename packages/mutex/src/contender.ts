@@ -13,6 +13,7 @@ import {
   Compare,
   type Etcd,
   InvalidArgumentError,
+  isClient,
   joinQueue,
   Op,
   type QueueEntry,
@@ -58,6 +59,14 @@ export function prefixFor(kind: string, name: string): string {
     throw new InvalidArgumentError(`${kind} name must not end with "/": the separator is added`);
   }
   return `${name}/`;
+}
+
+/** What locks are kept by: a Session or a client, of any copy of the client package. */
+export function checkTarget(kind: string, target: unknown): LockTarget {
+  if (target instanceof Session || isClient(target)) return target;
+  throw new InvalidArgumentError(
+    `new ${kind}(target, name): target must be an Etcd client or a Session, got ${typeof target}`,
+  );
 }
 
 export async function resolveSession(target: LockTarget): Promise<Session> {

@@ -15,6 +15,7 @@ import {
   type AcquireOptions,
   acquire,
   checkAcquireOptions,
+  checkTarget,
   type LockTarget,
   prefixFor,
 } from './contender.js';
@@ -32,7 +33,7 @@ export class Mutex {
   constructor(target: LockTarget, name: string) {
     this.#prefix = prefixFor('mutex', name);
     this.name = name;
-    this.#target = target;
+    this.#target = checkTarget('Mutex', target);
   }
 
   /** Waits in line (FIFO) until the lock is held. */

@@ -13,6 +13,7 @@ import {
   type AcquireOptions,
   acquire,
   checkAcquireOptions,
+  checkTarget,
   type LockTarget,
   prefixFor,
 } from './contender.js';
@@ -26,7 +27,7 @@ export class RWMutex {
   constructor(target: LockTarget, name: string) {
     this.#prefix = prefixFor('rwmutex', name);
     this.name = name;
-    this.#target = target;
+    this.#target = checkTarget('RWMutex', target);
   }
 
   /** Shared (read) access: held together with other readers, never with a writer. */

@@ -13,6 +13,7 @@ import {
   type AcquireOptions,
   acquire,
   checkAcquireOptions,
+  checkTarget,
   type LockTarget,
   prefixFor,
 } from './contender.js';
@@ -34,7 +35,7 @@ export class Semaphore {
     }
     this.name = name;
     this.permits = permits;
-    this.#target = target;
+    this.#target = checkTarget('Semaphore', target);
   }
 
   /** Waits in line for a permit. */

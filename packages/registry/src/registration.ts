@@ -17,6 +17,7 @@ import {
   ClientClosedError,
   type Etcd,
   LeaseNotFoundError,
+  leaseHex,
   Op,
   type Session,
   SessionExpiredError,
@@ -313,7 +314,9 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     // Forget it first, so the re-registration starts on a new session.
     this.#sessions.release();
     if (wasActive) {
-      this.#lostActive(new SessionExpiredError(`lease ${session.lease} is gone`, { cause }));
+      this.#lostActive(
+        new SessionExpiredError(`lease ${leaseHex(session.lease)} is gone`, { cause }),
+      );
     }
   }
 

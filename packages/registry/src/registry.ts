@@ -5,7 +5,13 @@
  * (for consumers). `close()` deregisters and closes everything it handed out.
  */
 import { randomUUID } from 'node:crypto';
-import { type CallOptions, type Etcd, InvalidArgumentError, Session } from '@etcdkit/client';
+import {
+  type CallOptions,
+  type Etcd,
+  InvalidArgumentError,
+  isClient,
+  Session,
+} from '@etcdkit/client';
 import {
   decodeInstance,
   type InstanceDescription,
@@ -66,6 +72,9 @@ export class Registry {
    */
   constructor(client: Etcd<unknown>, options: RegistryOptions = {}) {
     checkOptions('Registry', options, REGISTRY_OPTIONS);
+    if (!isClient(client)) {
+      throw new InvalidArgumentError('new Registry(client): client must be an Etcd client');
+    }
     this.#client = client;
     this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     this.ttl = checkTtl(options.ttl ?? DEFAULT_TTL);

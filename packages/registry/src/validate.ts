@@ -4,7 +4,7 @@
  * `InvalidRegistrationError` that names the field.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { InvalidArgumentError, type JsonValue } from '@etcdkit/client';
+import { InvalidArgumentError, type JsonValue, jsonProblem } from '@etcdkit/client';
 import { InvalidRegistrationError, type RegistrationField } from './errors.js';
 
 /**
@@ -104,38 +104,9 @@ export function checkMetadata(value: unknown): Record<string, JsonValue> {
   if (!isPlainObject(value)) {
     refuse('metadata', `metadata must be a plain object, got ${describe(value)}`);
   }
-  return copyJson(value, 'metadata', new Set()) as Record<string, JsonValue>;
-}
-
-function copyJson(value: unknown, path: string, seen: Set<object>): JsonValue {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value;
-    case 'number':
-      if (!Number.isFinite(value))
-        refuse('metadata', `${path} is ${value}, which JSON cannot hold`);
-      return value;
-    case 'object': {
-      if (value === null) return null;
-      if (seen.has(value)) refuse('metadata', `${path} refers back to itself (a cycle)`);
-      seen.add(value);
-      let copy: JsonValue;
-      if (Array.isArray(value)) {
-        copy = value.map((item, i) => copyJson(item, `${path}[${i}]`, seen));
-      } else if (isPlainObject(value)) {
-        const out: Record<string, JsonValue> = {};
-        for (const [k, v] of Object.entries(value)) out[k] = copyJson(v, `${path}.${k}`, seen);
-        copy = out;
-      } else {
-        refuse('metadata', `${path} is ${describe(value)}: only plain objects and arrays`);
-      }
-      seen.delete(value);
-      return copy;
-    }
-    default:
-      return refuse('metadata', `${path} is ${describe(value)}, which JSON cannot hold`);
-  }
+  const problem = jsonProblem(value, 'metadata');
+  if (problem !== undefined) refuse('metadata', `${problem}, which JSON does not carry exactly`);
+  return JSON.parse(JSON.stringify(value)) as Record<string, JsonValue>;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
