@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -129,9 +129,19 @@ export class EtcdMember {
     await exited;
   }
 
-  /** Freezes the process: it keeps its sockets open but answers nothing. */
+  /**
+   * Freezes the process: it keeps its sockets open but answers nothing. Returns
+   * once every thread is stopped, so no request sent afterwards slips through
+   * on a loaded machine where the signal takes effect late.
+   */
   pause(): void {
-    this.#proc?.kill('SIGSTOP');
+    const proc = this.#proc;
+    if (!proc?.pid) return;
+    proc.kill('SIGSTOP');
+    const deadline = Date.now() + 5_000;
+    while (!allThreadsStopped(proc.pid) && Date.now() < deadline) {
+      // spin: the kernel stops the threads within milliseconds
+    }
   }
 
   resume(): void {
@@ -326,4 +336,17 @@ async function spawnCluster(
   const cluster = new EtcdCluster(members, root);
   for (const m of members) m.start('new');
   return cluster;
+}
+
+/** Whether every thread of `pid` is stopped (state T), read from /proc (Linux). */
+function allThreadsStopped(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).every((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // The state follows the command name, which is in parentheses.
+      return /^[tT]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+    });
+  } catch {
+    return true; // no /proc, or the process is gone: nothing more to wait for
+  }
 }
