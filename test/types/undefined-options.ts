@@ -199,7 +199,7 @@ export const mutex = {
 
 export const election = {
   election: allUndefined<ElectionOptions>({ session: undefined }),
-  campaign: allUndefined<CampaignOptions>({ signal: undefined }),
+  campaign: allUndefined<CampaignOptions>({ signal: undefined, timeout: undefined }),
   resume: allUndefined<ResumeOptions>({ ...callFields, token: undefined }),
   observe: allUndefined<ObserveOptions>({ signal: undefined }),
   proclaim: allUndefined<OptionsOf<Leadership['proclaim'], 1>>({

@@ -1,6 +1,7 @@
 import { Etcd as Client, type EtcdConstructor } from './client.js';
 import type { JsonValue } from './codec.js';
 
+export { type GiveUp, giveUpSignal, untilAborted } from './abort.js';
 export { isClient } from './brand.js';
 export { type Key, prefixEnd } from './bytes.js';
 /** The client class; its constructor types the client by its codec (see `EtcdConstructor`). */

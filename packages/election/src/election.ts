@@ -18,6 +18,7 @@ import {
   ClientClosedError,
   Compare,
   type Etcd,
+  giveUpSignal,
   InvalidArgumentError,
   isClient,
   joinQueue,
@@ -26,6 +27,8 @@ import {
   Op,
   queueKey,
   Session,
+  TimeoutError,
+  untilAborted,
   waitForPredecessors,
 } from '@etcdkit/client';
 import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
@@ -51,6 +54,8 @@ export interface ElectionOptions {
 export interface CampaignOptions {
   /** Gives up the campaign: the candidate's key is deleted and the call rejects with `signal.reason`. */
   signal?: AbortSignal | undefined;
+  /** Gives up after this many ms with TimeoutError, as `signal` would. Default: wait as long as it takes. */
+  timeout?: number | undefined;
 }
 
 export interface ResumeOptions extends CallOptions {
@@ -64,7 +69,7 @@ export interface ObserveOptions {
 }
 
 const ELECTION_OPTIONS = new Set(['session']);
-const CAMPAIGN_OPTIONS = new Set(['signal']);
+const CAMPAIGN_OPTIONS = new Set(['signal', 'timeout']);
 const RESUME_OPTIONS = new Set(['signal', 'timeout', 'token']);
 const LEADER_OPTIONS = new Set(['signal', 'timeout']);
 const OBSERVE_OPTIONS = new Set(['signal']);
@@ -119,17 +124,25 @@ export class Election {
   async campaign(value: ElectionValue, options: CampaignOptions = {}): Promise<Leadership> {
     checkOptions('campaign', options, CAMPAIGN_OPTIONS);
     const bytes = valueBytes(value);
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const session = await this.#sessionFor(signal);
-    session.signal.throwIfAborted();
-    const key = queueKey(this.prefix, session.lease);
-    const release = claim(session, key, this.name);
+    const { timeout } = options;
+    if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0))
+      throw new InvalidArgumentError('campaign: timeout must be a number of ms >= 0');
+    const giveUp = giveUpSignal(options, (ms) => new TimeoutError(`not elected within ${ms} ms`));
     try {
-      return await this.#campaign(session, key, bytes, signal, release);
-    } catch (err) {
-      release();
-      throw err;
+      const { signal } = giveUp;
+      signal.throwIfAborted();
+      const session = await this.#sessionFor(signal);
+      session.signal.throwIfAborted();
+      const key = queueKey(this.prefix, session.lease);
+      const release = claim(session, key, this.name);
+      try {
+        return await this.#campaign(session, key, bytes, signal, release);
+      } catch (err) {
+        release();
+        throw err;
+      }
+    } finally {
+      giveUp.dispose();
     }
   }
 
@@ -151,7 +164,8 @@ export class Election {
     } catch (err) {
       // As Go's campaign resigns on cancel, and more: a campaign that did not
       // win leaves no candidate behind, or it would lead with nobody acting.
-      await this.#withdraw(key);
+      // That goes on in the background, so giving up is prompt even when etcd hangs.
+      void this.#withdraw(key);
       throw wait.aborted ? wait.reason : err;
     }
     // The lease may have expired while waiting, taking the key with it.
@@ -160,7 +174,7 @@ export class Election {
       throw new NotLeaderError(`${key} was deleted while it waited to lead ${this.name}`);
     }
     if (!session.alive) {
-      await this.#withdraw(key);
+      void this.#withdraw(key);
       throw session.signal.reason;
     }
     return new Leadership({
@@ -190,11 +204,14 @@ export class Election {
     return existing.createRevision;
   }
 
-  /** Deletes the candidate's key; tried a few times, since it may otherwise wait its turn and lead nobody. */
+  /**
+   * Deletes the candidate's key; tried a few times, each bounded, since it may
+   * otherwise wait its turn and lead nobody. One that cannot be deleted goes with its lease.
+   */
   async #withdraw(key: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#client.delete(key);
+        await this.#client.delete(key, { timeout: WITHDRAW_TIMEOUT_MS });
         return;
       } catch (err) {
         if (err instanceof ClientClosedError || attempt >= WITHDRAW_ATTEMPTS) return;
@@ -273,13 +290,17 @@ export class Election {
   }
 
   async #sessionFor(signal: AbortSignal | undefined): Promise<Session> {
-    return this.#session ?? this.#client.sharedSession({ signal });
+    if (this.#session) return this.#session;
+    // Not created under this caller's signal: other campaigns may be waiting for it.
+    const shared = this.#client.sharedSession();
+    return signal ? untilAborted(shared, signal) : shared;
   }
 }
 
 /** A withdrawal that fails this often (etcd unreachable) leaves the key to its lease's end. */
 const WITHDRAW_ATTEMPTS = 3;
 const WITHDRAW_PAUSE_MS = 200;
+const WITHDRAW_TIMEOUT_MS = 3_000;
 
 const OLDEST_FIRST = { sortTarget: 'createRevision', sortOrder: 'ascend', limit: 1 } as const;
 

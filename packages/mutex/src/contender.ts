@@ -12,6 +12,7 @@
 import {
   Compare,
   type Etcd,
+  giveUpSignal,
   InvalidArgumentError,
   isClient,
   joinQueue,
@@ -20,6 +21,7 @@ import {
   queueKey,
   Session,
   SessionExpiredError,
+  untilAborted,
 } from '@etcdkit/client';
 import { LockTimeoutError } from './errors.js';
 import { Lock } from './lock.js';
@@ -69,8 +71,10 @@ export function checkTarget(kind: string, target: unknown): LockTarget {
   );
 }
 
-export async function resolveSession(target: LockTarget): Promise<Session> {
-  const session = target instanceof Session ? target : await target.sharedSession();
+export async function resolveSession(target: LockTarget, signal: AbortSignal): Promise<Session> {
+  // The shared session is not created under this caller's signal: others may be waiting for it.
+  const session =
+    target instanceof Session ? target : await untilAborted(target.sharedSession(), signal);
   if (!session.alive) throw new SessionExpiredError('the session is closed or its lease was lost');
   return session;
 }
@@ -97,40 +101,10 @@ export function claimKey(session: Session, prefix: string): Claim {
   return { key, free: () => owned.delete(key) };
 }
 
-/**
- * Runs `wait` with a signal that aborts on the caller's signal, the timeout or
- * the session's loss, and turns each into the right rejection.
- */
-export async function waitTurn<T>(
-  session: Session,
-  options: AcquireOptions,
-  wait: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const signals = [session.signal];
-  if (options.signal) signals.push(options.signal);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new AbortController();
-  if (options.timeout !== undefined) {
-    timer = setTimeout(
-      () => timeout.abort(new LockTimeoutError(`not acquired within ${options.timeout} ms`)),
-      options.timeout,
-    );
-    signals.push(timeout.signal);
-  }
-  const signal = AbortSignal.any(signals);
-  try {
-    signal.throwIfAborted();
-    return await wait(signal);
-  } catch (err) {
-    // Prefer the reason that ended the wait over whatever the wait rejected with.
-    if (signal.aborted) throw signal.reason;
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** How long a queue place given up may take to delete, in the background; after that it goes with its lease. */
+const LEAVE_TIMEOUT_MS = 5_000;
 
-/** Gives up a queue place: deletes the key if it is still the one created at `token`. */
+/** Gives up a queue place: deletes the key if it is still the one created at `token`. Never rejects. */
 export async function leaveQueue(
   etcd: Etcd<unknown>,
   key: string,
@@ -140,13 +114,18 @@ export async function leaveQueue(
   if (token !== undefined) txn.if(Compare.createRevision(key, '=', token));
   await txn
     .success(Op.delete(key))
-    .commit()
+    .commit({ timeout: LEAVE_TIMEOUT_MS })
     .catch(() => undefined);
 }
 
 /** After waiting: the key must still be ours, and the session alive. */
-export async function confirmHeld(session: Session, key: string, token: bigint): Promise<void> {
-  const kv = await session.client.get(key);
+export async function confirmHeld(
+  session: Session,
+  key: string,
+  token: bigint,
+  signal: AbortSignal,
+): Promise<void> {
+  const kv = await session.client.get(key, { signal });
   if (!kv || kv.createRevision !== token || !session.alive) {
     throw new SessionExpiredError(
       `the queue key ${key} is gone: the session's lease was lost while waiting`,
@@ -179,7 +158,9 @@ export async function joinAs(
  * Joins the queue under `own` and waits for the turn, the flow every
  * primitive shares. `turn` looks at the join's result: it returns nothing
  * when the contender holds at once, a wait to run otherwise, or throws (as
- * tryLock does). Any failure gives the place in the queue up.
+ * tryLock does). Every step runs under the caller's signal and timeout, so
+ * giving up is prompt even when etcd hangs; the place in the queue is then
+ * given up in the background.
  */
 export async function acquire(
   target: LockTarget,
@@ -190,21 +171,33 @@ export async function acquire(
     entry: QueueEntry<unknown>,
   ) => ((signal: AbortSignal) => Promise<unknown>) | undefined,
 ): Promise<Lock> {
-  const session = await resolveSession(target);
-  const claim = claimKey(session, own);
-  let token: bigint | undefined;
+  const giveUp = giveUpSignal(
+    options,
+    (ms) => new LockTimeoutError(`not acquired within ${ms} ms`),
+  );
   try {
-    const entry = await joinAs(session, own, claim.key, options.signal);
-    token = entry.createRevision;
-    const wait = turn(session, entry);
-    if (wait) {
-      await waitTurn(session, options, wait);
-      await confirmHeld(session, claim.key, token);
+    giveUp.signal.throwIfAborted();
+    const session = await resolveSession(target, giveUp.signal);
+    const claim = claimKey(session, own);
+    // Waiting also ends when the lease is lost: a key without a lease holds nothing.
+    const signal = AbortSignal.any([giveUp.signal, session.signal]);
+    let token: bigint | undefined;
+    try {
+      const entry = await joinAs(session, own, claim.key, signal);
+      token = entry.createRevision;
+      const wait = turn(session, entry);
+      if (wait) {
+        await wait(signal);
+        await confirmHeld(session, claim.key, token, signal);
+      }
+      return new Lock(session, claim, token);
+    } catch (err) {
+      // The key stays claimed until it is gone, so no later contender here reuses it meanwhile.
+      void leaveQueue(session.client, claim.key, token).finally(() => claim.free());
+      // Prefer the reason that ended the wait over whatever the wait rejected with.
+      throw signal.aborted ? signal.reason : err;
     }
-    return new Lock(session, claim, token);
-  } catch (err) {
-    await leaveQueue(session.client, claim.key, token);
-    claim.free();
-    throw err;
+  } finally {
+    giveUp.dispose();
   }
 }

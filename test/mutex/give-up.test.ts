@@ -1,0 +1,134 @@
+// Giving up is prompt: an acquire whose caller's timeout passes, or whose
+// caller aborts, rejects then, even when etcd hangs. The clean-up of its queue
+// key goes on in the background. The bound checked is the client's own call
+// deadline, set far above the caller's timeout: before, the give-up waited for
+// a clean-up call under that deadline.
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, test } from 'node:test';
+import { Etcd, TimeoutError } from '@etcdkit/client';
+import { Election } from '@etcdkit/election';
+import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
+import { LockTimeoutError, Mutex, RWMutex, Semaphore } from '@etcdkit/mutex';
+
+let etcd: EtcdCluster;
+before(async () => {
+  etcd = await startEtcd();
+});
+after(() => etcd.close());
+
+/** The client's call deadline: a give-up that waited for a call to etcd would take this long. */
+const CLIENT_TIMEOUT = 30_000;
+const CALLER_TIMEOUT = 800;
+
+/** Runs `give` with etcd frozen once `ready` resolves; returns how long `give` took to reject and with what. */
+async function rejectsWhileHung(
+  ready: () => Promise<void>,
+  give: () => Promise<unknown>,
+): Promise<{ ms: number; error: unknown }> {
+  const member = etcd.members[0]!;
+  await ready();
+  member.pause();
+  try {
+    const started = performance.now();
+    const error = await give().then(
+      () => new Error('resolved'),
+      (err: unknown) => err,
+    );
+    return { ms: performance.now() - started, error };
+  } finally {
+    member.resume();
+  }
+}
+
+describe('acquires give up promptly while etcd hangs', () => {
+  const cases: Array<{
+    what: string;
+    acquire: (
+      client: Etcd,
+      name: string,
+      options: { timeout?: number; signal?: AbortSignal },
+    ) => Promise<unknown>;
+    hold: (client: Etcd, name: string) => Promise<unknown>;
+    timeoutError: new (...args: never[]) => Error;
+  }> = [
+    {
+      what: 'Mutex.lock',
+      acquire: (c, n, o) => new Mutex(c, n).lock(o),
+      hold: (c, n) => new Mutex(c, n).lock(),
+      timeoutError: LockTimeoutError,
+    },
+    {
+      what: 'RWMutex.writeLock',
+      acquire: (c, n, o) => new RWMutex(c, n).writeLock(o),
+      hold: (c, n) => new RWMutex(c, n).readLock(),
+      timeoutError: LockTimeoutError,
+    },
+    {
+      what: 'Semaphore.acquire',
+      acquire: (c, n, o) => new Semaphore(c, n, 1).acquire(o),
+      hold: (c, n) => new Semaphore(c, n, 1).acquire(),
+      timeoutError: LockTimeoutError,
+    },
+    {
+      what: 'Election.campaign',
+      acquire: (c, n, o) => new Election(c, n).campaign('me', o),
+      hold: (c, n) => new Election(c, n).campaign('leader'),
+      timeoutError: TimeoutError,
+    },
+  ];
+
+  for (const { what, acquire, hold, timeoutError } of cases) {
+    test(`${what}: a timeout passing while etcd hangs rejects then, not at the client's deadline`, async () => {
+      const keyPrefix = uniquePrefix('give-up');
+      await using holder = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
+      await using waiter = new Etcd({
+        endpoints: etcd.endpoint,
+        keyPrefix,
+        timeout: CLIENT_TIMEOUT,
+      });
+      await hold(holder, 'res');
+      await waiter.sharedSession();
+      const { ms, error } = await rejectsWhileHung(
+        async () => undefined,
+        () => acquire(waiter, 'res', { timeout: CALLER_TIMEOUT }),
+      );
+      assert.ok(error instanceof timeoutError, String(error));
+      assert.ok(ms < CLIENT_TIMEOUT, `gave up after ${Math.round(ms)} ms`);
+    });
+
+    test(`${what}: an abort while waiting and etcd hangs rejects with the reason at once`, async () => {
+      const keyPrefix = uniquePrefix('give-up');
+      await using holder = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
+      await using waiter = new Etcd({
+        endpoints: etcd.endpoint,
+        keyPrefix,
+        timeout: CLIENT_TIMEOUT,
+      });
+      await hold(holder, 'res');
+      const controller = new AbortController();
+      let pending: Promise<unknown> | undefined;
+      const reason = new Error('shutting down');
+      const { ms, error } = await rejectsWhileHung(
+        async () => {
+          pending = acquire(waiter, 'res', { signal: controller.signal });
+          pending.catch(() => undefined);
+          // Queued: two keys under the name, the holder's and the waiter's.
+          await eventually(async () =>
+            assert.equal((await holder.readdir('res/', { countOnly: true })).count >= 2, true),
+          );
+        },
+        () => {
+          setTimeout(() => controller.abort(reason), 100);
+          return pending!;
+        },
+      );
+      assert.equal(error, reason);
+      assert.ok(ms < CLIENT_TIMEOUT, `gave up after ${Math.round(ms)} ms`);
+      // Once etcd answers again, the waiter's place is given up in the background.
+      await eventually(async () =>
+        assert.equal((await holder.readdir('res/', { countOnly: true })).count, 1),
+      );
+    });
+  }
+});
