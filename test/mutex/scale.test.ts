@@ -56,7 +56,8 @@ test('1,000 contenders are served in FIFO order and each release wakes exactly o
   // waiter, and each release is delivered to exactly the one waiter behind it;
   // a waiter that watched the prefix or the holder would add an event per
   // waiter per release (about half a million here).
-  await expectWatchers(etcd.endpoint, CONTENDERS, 120_000);
+  // Plus one: the holder watches its own key.
+  await expectWatchers(etcd.endpoint, CONTENDERS + 1, 120_000);
   t.diagnostic(`all ${CONTENDERS} blocked on one watch each after ${since(start)} ms`);
   assert.equal(served.length, 0, 'nobody got in while the lock was held');
   const queued = await queueKeys(client, name);
@@ -85,8 +86,13 @@ test('1,000 contenders are served in FIFO order and each release wakes exactly o
   assertIncreasing(served.map((l) => l.token));
   // One delete per release: the first holder and every contender.
   assert.equal(deletes, CONTENDERS + 1);
-  // Each release but the last had exactly one waiter behind it, and only that one heard of it.
-  assert.equal(events, CONTENDERS, 'watch events delivered = releases that had a waiter');
+  // Each release but the last had exactly one waiter behind it, and only that one heard of
+  // it; the releasing holder's watch on its own key is cancelled as the release begins, and
+  // may still hear its own delete when etcd applies the delete before the cancel.
+  assert.ok(
+    events >= CONTENDERS && events <= 2 * CONTENDERS + 1,
+    `watch events delivered (${events}) = releases that had a waiter, plus at most one per holder`,
+  );
   await expectQueue(client, name, []);
   await expectWatchers(etcd.endpoint, 0);
 });

@@ -81,7 +81,7 @@ test('n holders at once; the others wait and are served in arrival order', async
     waiting.push(start(i));
     await expectQueueLength(client, name, i + 1);
   }
-  await expectWatchers(etcd.endpoint, 3);
+  await expectWatchers(etcd.endpoint, 5); // waiters, plus each holder's watch on its own key
   assert.equal(
     waiting.some((w) => w.settled),
     false,

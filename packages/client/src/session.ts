@@ -33,6 +33,13 @@ export interface SessionOptions extends CallOptions {
 export type SessionState = 'alive' | 'lost' | 'closed';
 
 export interface SessionEvents {
+  /**
+   * A keepalive answer is overdue: the lease cannot have expired yet, but it is
+   * at risk. `resumed` or `lost` follows. Work that must not run unprotected can pause here.
+   */
+  suspended: [];
+  /** An answer came after `suspended`: the lease is proven alive again. */
+  resumed: [];
   /** The lease is gone, or can no longer be proven alive. */
   lost: [error: SessionExpiredError];
   /** The lease was renewed; `ttl` is what etcd granted. */
@@ -73,6 +80,9 @@ export class Session extends EventEmitter<SessionEvents> {
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
   #overdue: NodeJS.Timeout | undefined;
+  /** Fires when the proven life of the lease, less the margin, runs out. */
+  #deadline: NodeJS.Timeout | undefined;
+  #suspended = false;
   #state: SessionState = 'alive';
   /** Orphaned: the lease is left to expire, so close() does not revoke it. */
   #orphaned = false;
@@ -100,6 +110,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     const every = Math.max(50, Math.floor((ttl * 1000) / 3));
     this.#timer = setInterval(() => this.#tick(), Math.min(every, this.#margin()));
+    this.#armDeadline();
     this.#tick();
   }
 
@@ -158,6 +169,19 @@ export class Session extends EventEmitter<SessionEvents> {
     return Math.max(100, (this.ttl * 1000) / 10);
   }
 
+  /** Ends the session the moment its proven life, less the margin, runs out: not at a later tick. */
+  #armDeadline(): void {
+    clearTimeout(this.#deadline);
+    const at = this.#aliveUntil - this.#margin() - performance.now();
+    this.#deadline = setTimeout(() => this.#tick(), Math.max(0, at));
+    this.#deadline.unref();
+  }
+
+  /** Whether a keepalive answer is overdue right now (between `suspended` and `resumed`/`lost`). */
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
   /** How long an answer may take before its stream counts as stuck: a period, or less. */
   #overdueAfter(): number {
     return Math.min((this.ttl * 1000) / 3, Math.max(OVERDUE_MIN_MS, this.#margin()));
@@ -181,11 +205,15 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#lastSent = -Infinity;
     }
     // An answer this overdue means the stream is stuck (a hung member): move it,
-    // early enough that a keepalive on another member still lands in time.
+    // early enough that a keepalive on another member still lands in time. What
+    // was sent is not forgotten: a late answer on the same socket still pairs
+    // with its own send, never with a newer one that would overstate the lease.
     const oldest = this.#inFlight[0];
     if (oldest !== undefined && now - oldest > this.#overdueAfter()) {
-      this.#inFlight = [];
-      this.#lastSent = -Infinity;
+      if (!this.#suspended) {
+        this.#suspended = true;
+        this.emit('suspended');
+      }
       this.#hub.stalled();
     }
     // Keepalive every TTL/3. Answers come back in order, so each pairs with the oldest send.
@@ -210,8 +238,15 @@ export class Session extends EventEmitter<SessionEvents> {
       );
       return;
     }
-    if (sentAt !== undefined) this.#aliveUntil = Math.max(this.#aliveUntil, sentAt + ttl * 1000);
+    if (sentAt !== undefined && sentAt + ttl * 1000 > this.#aliveUntil) {
+      this.#aliveUntil = sentAt + ttl * 1000;
+      this.#armDeadline();
+    }
     this.emit('renewed', ttl);
+    if (this.#suspended && this.#inFlight.length === 0) {
+      this.#suspended = false;
+      this.emit('resumed');
+    }
   }
 
   #lose(error: SessionExpiredError): void {
@@ -225,6 +260,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#state = state;
     clearInterval(this.#timer);
     clearTimeout(this.#overdue);
+    clearTimeout(this.#deadline);
     this.#hub.unregister(this.lease);
   }
 

@@ -25,6 +25,10 @@ import { NotLeaderError } from './errors.js';
 import { type ElectionValue, valueBytes } from './leader-info.js';
 
 export interface LeadershipEvents {
+  /** The session's keepalive is overdue: leading may soon end. Pause work that must not run unprotected. */
+  suspended: [];
+  /** The keepalive was answered again after `suspended`. */
+  resumed: [];
   /** Leading ended without a resign: the session was lost or the key deleted. */
   lost: [error: Error];
 }
@@ -61,6 +65,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     } else this.#lose(reason);
   };
   #lost: Error | undefined;
+  readonly #onSuspended = () => this.emit('suspended');
+  readonly #onResumed = () => this.emit('resumed');
   #resigned = false;
   #deleteSent = false;
   #resigning: Promise<void> | undefined;
@@ -79,12 +85,19 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
       return;
     }
     init.session.signal.addEventListener('abort', this.#onSessionLost, { once: true });
+    init.session.on('suspended', this.#onSuspended);
+    init.session.on('resumed', this.#onResumed);
     void this.#watchKey(init.revision + 1n);
   }
 
   /** Aborts when leading ends: session lost, key deleted, or resigned. */
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** Whether the session's keepalive is overdue right now (see `suspended`). */
+  get suspended(): boolean {
+    return this.leading && this.#session.suspended;
   }
 
   /** True until leading ends. */
@@ -223,6 +236,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     this.#abort.abort(reason);
     this.#stopWatch.abort(reason);
     this.#session.signal.removeEventListener('abort', this.#onSessionLost);
+    this.#session.off('suspended', this.#onSuspended);
+    this.#session.off('resumed', this.#onResumed);
     this.#onEnd();
   }
 }

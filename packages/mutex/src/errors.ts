@@ -27,3 +27,9 @@ export class LockTimeoutError extends EtcdError {
   override readonly name = 'LockTimeoutError' as const;
   override readonly code = 'ETCDKIT_LOCK_TIMEOUT' as const;
 }
+
+/** A held lock was lost: its session's lease ended, or its key was deleted from outside. */
+export class LockLostError extends EtcdError {
+  override readonly name = 'LockLostError' as const;
+  override readonly code = 'ETCDKIT_LOCK_LOST' as const;
+}

@@ -1,6 +1,6 @@
 export type { AcquireOptions, LockTarget } from './contender.js';
-export { LockNotHeldError, LockTakenError, LockTimeoutError } from './errors.js';
-export { Lock } from './lock.js';
+export { LockLostError, LockNotHeldError, LockTakenError, LockTimeoutError } from './errors.js';
+export { Lock, type LockEvents } from './lock.js';
 export { Mutex } from './mutex.js';
 export { RWMutex } from './rwmutex.js';
 export { Semaphore } from './semaphore.js';

@@ -1,14 +1,35 @@
 /**
  * A held lock (or semaphore permit): its key, its fencing token, a signal that
  * aborts when it is lost, and the way to give it back.
+ *
+ * How loss is noticed: the session's signal aborts when its lease is lost or
+ * may be; and, as an election's leadership does, the lock watches its own key
+ * from the moment it is held, so a delete from outside (an operator's
+ * `etcdctl del`, a revoked lease) aborts `signal` within one round trip of the
+ * event. The watch starts from "now" and is followed by one read of the key,
+ * which covers anything that happened before the watch existed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Compare, EtcdError, Op, type Session } from '@etcdkit/client';
+import { EventEmitter } from 'eventemitter3';
 import type { Claim } from './contender.js';
-import { LockNotHeldError } from './errors.js';
+import { LockLostError, LockNotHeldError } from './errors.js';
+
+export interface LockEvents {
+  /** The session's keepalive is overdue: the lock may soon be lost. Pause work that must not run unprotected. */
+  suspended: [];
+  /** The keepalive was answered again after `suspended`. */
+  resumed: [];
+  /** The lock was lost (not released): `signal` has aborted with this error. */
+  lost: [error: Error];
+}
+
+/** Pause before watching the key again after its watch failed (a reconnect that could not resume). */
+const REWATCH_PAUSE_MS = 200;
 
 const RELEASE_RESENDS = 3;
 
-export class Lock {
+export class Lock extends EventEmitter<LockEvents> {
   /** The key that holds the lock. */
   readonly key: string;
   /**
@@ -21,18 +42,71 @@ export class Lock {
   readonly session: Session;
   readonly #claim: Claim;
   readonly #released = new AbortController();
+  /** Aborted when the key is seen deleted or replaced from outside. */
+  readonly #gone = new AbortController();
   readonly #signal: AbortSignal;
+  readonly #onSuspended = () => this.emit('suspended');
+  readonly #onResumed = () => this.emit('resumed');
   #releasing: Promise<void> | undefined;
   /** A delete of this lock's key was sent and its answer lost: it may have been applied. */
   #maybeDeleted = false;
 
   /** @internal */
   constructor(session: Session, claim: Claim, token: bigint) {
+    super();
     this.session = session;
     this.key = claim.key;
     this.token = token;
     this.#claim = claim;
-    this.#signal = AbortSignal.any([session.signal, this.#released.signal]);
+    this.#signal = AbortSignal.any([session.signal, this.#released.signal, this.#gone.signal]);
+    session.on('suspended', this.#onSuspended);
+    session.on('resumed', this.#onResumed);
+    this.#signal.addEventListener('abort', () => this.#ended(), { once: true });
+    void this.#watchKey();
+  }
+
+  /** Whether the session's keepalive is overdue right now (see `suspended`). */
+  get suspended(): boolean {
+    return this.held && this.session.suspended;
+  }
+
+  #ended(): void {
+    this.session.off('suspended', this.#onSuspended);
+    this.session.off('resumed', this.#onResumed);
+    // Released, or its session closed by its owner (or with its client): nothing was lost.
+    if (this.#released.signal.aborted || this.session.state === 'closed') return;
+    this.emit('lost', this.#signal.reason as Error);
+  }
+
+  /** Watches the own key until the lock ends; a delete or a new key under the same name ends it. */
+  async #watchKey(): Promise<void> {
+    const signal = this.#signal;
+    const client = this.session.client;
+    while (!signal.aborted) {
+      try {
+        await using watcher = await client.watch(this.key, { signal });
+        // Anything before the watch existed shows in the key itself.
+        const kv = await client.get(this.key, { signal });
+        if (kv?.createRevision !== this.token) return this.#lose();
+        for await (const batch of watcher) {
+          if (batch.events.some((e) => e.type === 'delete' || e.kv.createRevision !== this.token))
+            return this.#lose();
+        }
+        if (signal.aborted || watcher.endReason === 'closed') return;
+      } catch {
+        if (signal.aborted) return;
+        await sleep(REWATCH_PAUSE_MS, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  #lose(): void {
+    if (this.#signal.aborted) return;
+    this.#gone.abort(
+      new LockLostError(
+        `${this.key} (token ${this.token}) was deleted: the lock is no longer held`,
+      ),
+    );
   }
 
   /** Aborts when the lock is lost (the session's lease is gone) or released. */

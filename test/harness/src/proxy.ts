@@ -42,8 +42,14 @@ export interface FaultProxy {
   requests(match?: string | RegExp): number;
   /** Forwards everything; listens again after `refuse()`. */
   pass(): Promise<void>;
-  /** Forwards each chunk `ms` after it arrived, in both directions. */
-  delay(ms: number): Promise<void>;
+  /**
+   * Forwards each chunk `ms` after it arrived, in both directions. With
+   * `'frames'`, requests pass at once and so does the first chunk each
+   * connection gets back (its handshake answer); only later answers wait: a
+   * stream that opens fine and then answers late. Chunks already delayed
+   * arrive even after a mode change.
+   */
+  delay(ms: number, which?: 'both' | 'frames'): Promise<void>;
   /**
    * Accepts connections and swallows bytes both ways, answering nothing, like
    * a partitioned or frozen member. A connection that lost bytes this way is
@@ -75,6 +81,8 @@ interface Link {
   path: string;
   /** When the last delayed chunk of each direction is due, so chunks stay in order. */
   due: { up: number; down: number };
+  /** Chunks the member has sent back on this connection so far. */
+  answered: number;
 }
 
 const REQUEST_LINE = /(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP\/1\.[01]\r\n/g;
@@ -97,6 +105,8 @@ export async function startProxy(target: string): Promise<FaultProxy> {
   const paths: string[] = [];
   let mode: ProxyMode = 'pass';
   let delayMs = 0;
+  /** `delay(ms, 'frames')`: requests and handshake answers pass at once, later answers wait. */
+  let framesOnly = false;
   let drop: DropResponsesOptions = {};
   let dropsLeft = Number.POSITIVE_INFINITY;
   let connections = 0;
@@ -137,7 +147,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
       paths.push(link.path);
     }
     if (mode === 'blackhole') link.lost = true;
-    else forward(link, 'up', chunk, mode === 'delay' ? delayMs : 0);
+    else forward(link, 'up', chunk, mode === 'delay' && !framesOnly ? delayMs : 0);
   };
 
   const fromUpstream = (link: Link, chunk: Buffer) => {
@@ -151,7 +161,8 @@ export async function startProxy(target: string): Promise<FaultProxy> {
       destroy(link);
       return;
     }
-    forward(link, 'down', chunk, mode === 'delay' ? delayMs : 0);
+    const first = link.answered++ === 0;
+    forward(link, 'down', chunk, mode === 'delay' && !(framesOnly && first) ? delayMs : 0);
   };
 
   const accept = (client: Socket) => {
@@ -168,6 +179,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
       lost: false,
       path: '',
       due: { up: 0, down: 0 },
+      answered: 0,
     };
     links.add(link);
     if (mode !== 'blackhole') {
@@ -245,11 +257,12 @@ export async function startProxy(target: string): Promise<FaultProxy> {
     },
     requests: (match) => paths.filter((p) => matches(p, match)).length,
     pass: () => setMode('pass'),
-    delay: (ms) => {
+    delay: (ms, which = 'both') => {
       if (!(Number.isFinite(ms) && ms >= 0)) {
         return Promise.reject(new RangeError(`delay must be a number of ms >= 0, got ${ms}`));
       }
       delayMs = ms;
+      framesOnly = which === 'frames';
       return setMode('delay');
     },
     blackhole: () => setMode('blackhole'),
