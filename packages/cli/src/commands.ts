@@ -2,31 +2,13 @@
  * The commands. Each takes its parsed arguments and an output sink, and
  * resolves with the process exit code. Values are read and written as text.
  */
-import { spawn } from 'node:child_process';
 import type { Etcd, KeyValue } from '@etcdkit/client';
-import { Election } from '@etcdkit/election';
-import { Mutex } from '@etcdkit/mutex';
 import { Registry } from '@etcdkit/registry';
+import { type Io, need, type Parsed } from './command.js';
 import { UsageError } from './config.js';
 
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
-  /** Aborts on Ctrl-C / SIGTERM. */
-  signal: AbortSignal;
-}
-
-export interface Parsed {
-  positionals: string[];
-  /** Words after `--`. */
-  command: string[];
-  values: Record<string, string | boolean | undefined>;
-}
-
-function need(parsed: Parsed, count: number, usage: string): string[] {
-  if (parsed.positionals.length !== count) throw new UsageError(`usage: ${usage}`);
-  return parsed.positionals;
-}
+export { elect } from './elect.js';
+export { lock } from './lock.js';
 
 function show(kv: KeyValue<string>, json: boolean): string {
   if (!json) return `${kv.key}\n${kv.value}`;
@@ -119,81 +101,6 @@ export async function watch(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
     throw err;
   }
   return 0;
-}
-
-/** Runs `argv` as a child process until it exits or `stop` aborts; resolves with its exit code. */
-async function runWhile(argv: string[], stop: AbortSignal, io: Io, why: string): Promise<number> {
-  const [cmd, ...args] = argv;
-  const child = spawn(cmd!, args, { stdio: 'inherit' });
-  const onStop = () => {
-    io.err(`${why}: stopping ${cmd}`);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-  };
-  stop.addEventListener('abort', onStop, { once: true });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      child.once('error', (err) => reject(new UsageError(`cannot run ${cmd}: ${err.message}`)));
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
-    });
-  } finally {
-    stop.removeEventListener('abort', onStop);
-  }
-}
-
-export async function lock(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
-  const [name] = need(p, 1, 'etcdkit lock NAME [--ttl SECONDS] -- COMMAND [ARGS...]');
-  if (p.command.length === 0) throw new UsageError('usage: etcdkit lock NAME -- COMMAND [ARGS...]');
-  await using session = await etcd.session({ ttl: Number(p.values.ttl ?? 10) });
-  await using held = await new Mutex(session, name!).lock({ signal: io.signal });
-  io.err(`locked ${name} (token ${held.token})`);
-  const code = await runWhile(
-    p.command,
-    AbortSignal.any([held.signal, io.signal]),
-    io,
-    'lock lost',
-  );
-  if (!held.held && !io.signal.aborted) return code === 0 ? 1 : code;
-  return code;
-}
-
-export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
-  const [name, proposal] = p.positionals;
-  if (!name || p.positionals.length > 2)
-    throw new UsageError('usage: etcdkit elect NAME [PROPOSAL] [--listen] [-- COMMAND...]');
-  const election = new Election(etcd, name);
-  if (p.values.listen) {
-    try {
-      for await (const leader of election.observe({ signal: io.signal })) {
-        if (leader) io.out(leader.value);
-      }
-    } catch (err) {
-      if (!io.signal.aborted) throw err;
-    }
-    return 0;
-  }
-  await using session = await etcd.session({ ttl: Number(p.values.ttl ?? 10) });
-  const leadership = await new Election(session, name).campaign(proposal ?? `${process.pid}`, {
-    signal: io.signal,
-  });
-  io.err(`elected in ${name} (token ${leadership.token})`);
-  try {
-    if (p.command.length > 0)
-      return await runWhile(
-        p.command,
-        AbortSignal.any([leadership.signal, io.signal]),
-        io,
-        'leadership lost',
-      );
-    await new Promise<void>((resolve) =>
-      AbortSignal.any([leadership.signal, io.signal]).addEventListener('abort', () => resolve(), {
-        once: true,
-      }),
-    );
-    return leadership.leading || io.signal.aborted ? 0 : 1;
-  } finally {
-    await leadership.resign().catch(() => undefined);
-  }
 }
 
 export async function services(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { Stopped } from './exit.js';
 import { run } from './run.js';
 
 const stop = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => stop.abort(new Error(`interrupted by ${signal}`)));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => stop.abort(Stopped.bySignal(signal)));
 }
 const code = await run(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -1,33 +1,36 @@
 /**
  * Parses a command line and runs the command. `run` returns the exit code:
- * 0 on success, 1 when the command failed (not found, unreachable cluster,
- * lost lock...), 2 for a mistake in the command line; a child command's own
- * code is passed through by `lock` and `elect`.
+ * 0 on success, 1 when the command failed (not found, unreachable cluster),
+ * 2 for a mistake in the command line; `lock` and `elect` pass a child
+ * command's own code through, or one of those listed in exit.ts.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EtcdError } from '@etcdkit/client';
+import type { Io, Parsed } from './command.js';
 import * as commands from './commands.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config.js';
+import { ELECT_USAGE } from './elect.js';
+import { EXIT_FAILED, EXIT_USAGE, stoppedExitCode } from './exit.js';
+import { LOCK_USAGE } from './lock.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
 
 interface Command {
-  run: (
-    etcd: Parameters<typeof commands.get>[0],
-    p: commands.Parsed,
-    io: commands.Io,
-  ) => Promise<number>;
+  run: (etcd: Parameters<typeof commands.get>[0], p: Parsed, io: Io) => Promise<number>;
   usage: string;
   about: string;
   flags: Flags;
 }
+
+const json = { json: { type: 'boolean' } } as const;
+const hold = { ttl: { type: 'string' }, grace: { type: 'string' }, ...json } as const;
 
 const COMMANDS: Record<string, Command> = {
   get: {
     run: commands.get,
     usage: 'get KEY [--json]',
     about: 'print the value of KEY',
-    flags: { json: { type: 'boolean' } },
+    flags: json,
   },
   put: {
     run: commands.put,
@@ -45,7 +48,7 @@ const COMMANDS: Record<string, Command> = {
     run: commands.ls,
     usage: 'ls [PREFIX] [--keys-only] [--json]',
     about: 'list keys and values under PREFIX, page by page, at one revision',
-    flags: { 'keys-only': { type: 'boolean' }, json: { type: 'boolean' } },
+    flags: { 'keys-only': { type: 'boolean' }, ...json },
   },
   watch: {
     run: commands.watch,
@@ -54,22 +57,22 @@ const COMMANDS: Record<string, Command> = {
     flags: {
       prefix: { type: 'boolean' },
       'from-rev': { type: 'string' },
-      json: { type: 'boolean' },
+      ...json,
     },
   },
   lock: {
     run: commands.lock,
-    usage: 'lock NAME [--ttl SECONDS] -- COMMAND [ARGS...]',
+    usage: LOCK_USAGE,
     about:
-      "run COMMAND while holding the lock NAME; it is stopped if the lock is lost; COMMAND's exit code is returned",
-    flags: { ttl: { type: 'string' } },
+      "run COMMAND while holding the lock NAME; it is stopped if the lock is lost (exit 75); COMMAND's exit code is returned",
+    flags: hold,
   },
   elect: {
     run: commands.elect,
-    usage: 'elect NAME [PROPOSAL] [--listen] [--ttl SECONDS] [-- COMMAND [ARGS...]]',
+    usage: ELECT_USAGE,
     about:
-      'campaign in election NAME and lead until Ctrl-C (or run COMMAND while leading); --listen prints each leader',
-    flags: { listen: { type: 'boolean' }, ttl: { type: 'string' } },
+      'campaign in election NAME and lead until Ctrl-C (or run COMMAND while leading; exit 75 if leadership is lost); --listen prints each leader',
+    flags: { listen: { type: 'boolean' }, ...hold },
   },
   services: {
     run: commands.services,
@@ -90,10 +93,7 @@ export function usage(): string {
   return `etcdkit — etcd from the shell\n\nCommands:\n${lines.join('\n')}\n\n${CONNECTION_HELP}\n\netcdkit COMMAND --help shows one command.`;
 }
 
-export interface RunIo {
-  out(line: string): void;
-  err(line: string): void;
-  signal: AbortSignal;
+export interface RunIo extends Io {
   env?: NodeJS.ProcessEnv | undefined;
 }
 
@@ -101,12 +101,12 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     (name ? io.out : io.err)(usage());
-    return name ? 0 : 2;
+    return name ? 0 : EXIT_USAGE;
   }
   const command = COMMANDS[name];
   if (!command) {
     io.err(`etcdkit: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return EXIT_USAGE;
   }
   const split = rest.indexOf('--');
   const words = split === -1 ? rest : rest.slice(0, split);
@@ -128,7 +128,7 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
       {
         positionals: parsed.positionals,
         command: child,
-        values: parsed.values as commands.Parsed['values'],
+        values: parsed.values as Parsed['values'],
       },
       io,
     );
@@ -138,14 +138,14 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       io.err(`etcdkit ${name}: ${(err as Error).message}\nusage: etcdkit ${command.usage}`);
-      return 2;
+      return EXIT_USAGE;
     }
-    if (io.signal.aborted) return 130;
+    if (io.signal.aborted) return stoppedExitCode(io.signal.reason);
     if (err instanceof EtcdError) {
       io.err(`etcdkit ${name}: ${err.message} (${err.code})`);
-      return err.name === 'InvalidArgumentError' ? 2 : 1;
+      return err.name === 'InvalidArgumentError' ? EXIT_USAGE : EXIT_FAILED;
     }
     io.err(`etcdkit ${name}: ${(err as Error).message ?? String(err)}`);
-    return 1;
+    return EXIT_FAILED;
   }
 }
