@@ -34,15 +34,15 @@ const COMMANDS: Record<string, Command> = {
   },
   put: {
     run: commands.put,
-    usage: 'put KEY VALUE [--ttl SECONDS]',
-    about: 'store VALUE under KEY',
-    flags: { ttl: { type: 'string' } },
+    usage: 'put KEY VALUE|- [--ttl SECONDS] [--json] | put KEY --file PATH [--ttl SECONDS]',
+    about: 'store VALUE under KEY; "-" reads the value from stdin, --file from a file',
+    flags: { ttl: { type: 'string' }, file: { type: 'string' }, ...json },
   },
   del: {
     run: commands.del,
-    usage: 'del KEY [--prefix]',
+    usage: 'del KEY [--prefix] [--json]',
     about: 'delete KEY (or every key under it)',
-    flags: { prefix: { type: 'boolean' } },
+    flags: { prefix: { type: 'boolean' }, ...json },
   },
   ls: {
     run: commands.ls,
@@ -76,15 +76,16 @@ const COMMANDS: Record<string, Command> = {
   },
   services: {
     run: commands.services,
-    usage: 'services ls [SERVICE] [--json] | services watch SERVICE  [--registry-prefix P]',
+    usage:
+      'services ls [SERVICE] [--json] | services watch SERVICE [--json]  [--registry-prefix P]',
     about: 'list registered services or instances, or watch a service',
-    flags: { json: { type: 'boolean' }, 'registry-prefix': { type: 'string' } },
+    flags: { 'registry-prefix': { type: 'string' }, ...json },
   },
   lease: {
     run: commands.lease,
-    usage: 'lease ls | lease ttl ID [--keys]',
+    usage: 'lease ls [--json] | lease ttl ID [--keys] [--json]',
     about: 'list leases, or show the time to live (and keys) of one',
-    flags: { keys: { type: 'boolean' } },
+    flags: { keys: { type: 'boolean' }, ...json },
   },
 };
 
