@@ -12,6 +12,7 @@ import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config
 import { ELECT_USAGE } from './elect.js';
 import { EXIT_FAILED, EXIT_USAGE, stoppedExitCode } from './exit.js';
 import { LOCK_USAGE } from './lock.js';
+import { DEFAULT_GRACE_SECONDS } from './supervise.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
 
@@ -89,9 +90,15 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+const EXIT_HELP = `Exit codes: 0 success; 1 failed (not found, cluster unreachable); 2 bad command line.
+lock and elect with a COMMAND: its own code, or 128+N if signal N ended it;
+  75 the lock or leadership was lost while it ran (it was stopped: SIGTERM,
+  then SIGKILL after --grace, default ${DEFAULT_GRACE_SECONDS} s); 126 / 127 it cannot run / was not
+  found; 130 (143, 129) etcdkit was stopped by SIGINT (SIGTERM, SIGHUP).`;
+
 export function usage(): string {
   const lines = Object.values(COMMANDS).map((c) => `  etcdkit ${c.usage}\n      ${c.about}`);
-  return `etcdkit — etcd from the shell\n\nCommands:\n${lines.join('\n')}\n\n${CONNECTION_HELP}\n\netcdkit COMMAND --help shows one command.`;
+  return `etcdkit — etcd from the shell\n\nCommands:\n${lines.join('\n')}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n\netcdkit COMMAND --help shows one command.`;
 }
 
 export interface RunIo extends Io {
@@ -120,7 +127,8 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
       options: { ...CONNECTION_FLAGS, ...command.flags, help: { type: 'boolean', short: 'h' } },
     });
     if (parsed.values.help) {
-      io.out(`usage: etcdkit ${command.usage}\n  ${command.about}\n\n${CONNECTION_HELP}`);
+      const exits = command.flags.grace ? `\n\n${EXIT_HELP}` : '';
+      io.out(`usage: etcdkit ${command.usage}\n  ${command.about}\n\n${CONNECTION_HELP}${exits}`);
       return 0;
     }
     await using etcd = connect(parsed.values as Record<string, string>, io.env);
