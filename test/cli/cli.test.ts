@@ -1,45 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Etcd } from '@etcdkit/client';
 import { type EtcdCluster, eventually, freePorts, startEtcd, uniquePrefix } from '@etcdkit/harness';
 import { Registry } from '@etcdkit/registry';
+import { cli as runCli } from './run-cli.js';
 
-const require = createRequire(import.meta.url);
-const bin = join(dirname(require.resolve('@etcdkit/cli/package.json')), 'dist', 'main.js');
 let etcd: EtcdCluster;
 before(async () => {
   etcd = await startEtcd();
 });
 after(() => etcd.close());
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}, onOut?: (text: string) => void) {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, ETCDKIT_ENDPOINTS: etcd.endpoint, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c) => {
-    out += c;
-    onOut?.(out);
-  });
-  child.stderr.on('data', (c) => {
-    err += c;
-  });
-  const done = new Promise<Result>((resolve) =>
-    child.on('exit', (code) => resolve({ code: code ?? 1, out, err })),
-  );
-  return { child, done };
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(etcd.endpoint, args, { env });
 
 const run = (...args: string[]) => cli(args).done;
 
@@ -81,20 +53,10 @@ describe('etcdkit', () => {
     await using client = new Etcd({ endpoints: etcd.endpoint, codec: 'string' });
     const first = await client.set(`${p}x`, '1');
     // From the revision of the first put, so what happened before the watch started counts too.
-    let enough: () => void = () => undefined;
-    const threeLines = new Promise<void>((resolve) => {
-      enough = resolve;
-    });
-    const watcher = cli(
-      ['watch', p, '--prefix', '--from-rev', String(first.revision), '--json'],
-      {},
-      (out) => {
-        if (out.split('\n').length > 3) enough();
-      },
-    );
+    const watcher = cli(['watch', p, '--prefix', '--from-rev', String(first.revision), '--json']);
     await client.set(`${p}y`, '2');
     await client.delete(`${p}x`);
-    await threeLines;
+    await watcher.output((out) => out.split('\n').length > 3);
     watcher.child.kill('SIGINT');
     const result = await watcher.done;
     assert.equal(result.code, 0);

@@ -1,13 +1,29 @@
 #!/usr/bin/env node
+import { Stopped } from './exit.js';
 import { run } from './run.js';
 
 const stop = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => stop.abort(new Error(`interrupted by ${signal}`)));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => stop.abort(Stopped.bySignal(signal)));
 }
+// A reader that went away (`etcdkit ls | head -1`) ends the command quietly and
+// successfully, as it would end a shell tool; nothing more is written.
+let outputClosed = false;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  outputClosed = true;
+  const code = err.code === 'EPIPE' ? 0 : 1;
+  stop.abort(new Stopped(`stdout: ${err.message}`, undefined, code));
+});
+// Nowhere is left to report a failing stderr.
+process.stderr.on('error', () => undefined);
 const code = await run(process.argv.slice(2), {
-  out: (line) => process.stdout.write(`${line}\n`),
+  out: (line) => {
+    if (!outputClosed) process.stdout.write(`${line}\n`);
+  },
   err: (line) => process.stderr.write(`${line}\n`),
   signal: stop.signal,
 });
+// process.exit drops what is still queued for a pipe: leave once it has all gone out.
+const flushed = (stream: NodeJS.WriteStream) => new Promise((resolve) => stream.write('', resolve));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);

@@ -1,51 +1,55 @@
 /**
  * Parses a command line and runs the command. `run` returns the exit code:
- * 0 on success, 1 when the command failed (not found, unreachable cluster,
- * lost lock...), 2 for a mistake in the command line; a child command's own
- * code is passed through by `lock` and `elect`.
+ * 0 on success, 1 when the command failed (not found, unreachable cluster),
+ * 2 for a mistake in the command line; `lock` and `elect` pass a child
+ * command's own code through, or one of those listed in exit.ts.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EtcdError } from '@etcdkit/client';
+import type { Io, Parsed } from './command.js';
 import * as commands from './commands.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config.js';
+import { ELECT_USAGE } from './elect.js';
+import { EXIT_FAILED, EXIT_USAGE, stoppedExitCode } from './exit.js';
+import { LOCK_USAGE } from './lock.js';
+import { DEFAULT_GRACE_SECONDS } from './supervise.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
 
 interface Command {
-  run: (
-    etcd: Parameters<typeof commands.get>[0],
-    p: commands.Parsed,
-    io: commands.Io,
-  ) => Promise<number>;
+  run: (etcd: Parameters<typeof commands.get>[0], p: Parsed, io: Io) => Promise<number>;
   usage: string;
   about: string;
   flags: Flags;
 }
+
+const json = { json: { type: 'boolean' } } as const;
+const hold = { ttl: { type: 'string' }, grace: { type: 'string' }, ...json } as const;
 
 const COMMANDS: Record<string, Command> = {
   get: {
     run: commands.get,
     usage: 'get KEY [--json]',
     about: 'print the value of KEY',
-    flags: { json: { type: 'boolean' } },
+    flags: json,
   },
   put: {
     run: commands.put,
-    usage: 'put KEY VALUE [--ttl SECONDS]',
-    about: 'store VALUE under KEY',
-    flags: { ttl: { type: 'string' } },
+    usage: 'put KEY VALUE|- [--ttl SECONDS] [--json] | put KEY --file PATH [--ttl SECONDS]',
+    about: 'store VALUE under KEY; "-" reads the value from stdin, --file from a file',
+    flags: { ttl: { type: 'string' }, file: { type: 'string' }, ...json },
   },
   del: {
     run: commands.del,
-    usage: 'del KEY [--prefix]',
+    usage: 'del KEY [--prefix] [--json]',
     about: 'delete KEY (or every key under it)',
-    flags: { prefix: { type: 'boolean' } },
+    flags: { prefix: { type: 'boolean' }, ...json },
   },
   ls: {
     run: commands.ls,
     usage: 'ls [PREFIX] [--keys-only] [--json]',
     about: 'list keys and values under PREFIX, page by page, at one revision',
-    flags: { 'keys-only': { type: 'boolean' }, json: { type: 'boolean' } },
+    flags: { 'keys-only': { type: 'boolean' }, ...json },
   },
   watch: {
     run: commands.watch,
@@ -54,46 +58,50 @@ const COMMANDS: Record<string, Command> = {
     flags: {
       prefix: { type: 'boolean' },
       'from-rev': { type: 'string' },
-      json: { type: 'boolean' },
+      ...json,
     },
   },
   lock: {
     run: commands.lock,
-    usage: 'lock NAME [--ttl SECONDS] -- COMMAND [ARGS...]',
+    usage: LOCK_USAGE,
     about:
-      "run COMMAND while holding the lock NAME; it is stopped if the lock is lost; COMMAND's exit code is returned",
-    flags: { ttl: { type: 'string' } },
+      "run COMMAND while holding the lock NAME; it is stopped if the lock is lost (exit 75); COMMAND's exit code is returned",
+    flags: hold,
   },
   elect: {
     run: commands.elect,
-    usage: 'elect NAME [PROPOSAL] [--listen] [--ttl SECONDS] [-- COMMAND [ARGS...]]',
+    usage: ELECT_USAGE,
     about:
-      'campaign in election NAME and lead until Ctrl-C (or run COMMAND while leading); --listen prints each leader',
-    flags: { listen: { type: 'boolean' }, ttl: { type: 'string' } },
+      'campaign in election NAME and lead until Ctrl-C (or run COMMAND while leading; exit 75 if leadership is lost); --listen prints each leader',
+    flags: { listen: { type: 'boolean' }, ...hold },
   },
   services: {
     run: commands.services,
-    usage: 'services ls [SERVICE] [--json] | services watch SERVICE  [--registry-prefix P]',
+    usage:
+      'services ls [SERVICE] [--json] | services watch SERVICE [--json]  [--registry-prefix P]',
     about: 'list registered services or instances, or watch a service',
-    flags: { json: { type: 'boolean' }, 'registry-prefix': { type: 'string' } },
+    flags: { 'registry-prefix': { type: 'string' }, ...json },
   },
   lease: {
     run: commands.lease,
-    usage: 'lease ls | lease ttl ID [--keys]',
+    usage: 'lease ls [--json] | lease ttl ID [--keys] [--json]',
     about: 'list leases, or show the time to live (and keys) of one',
-    flags: { keys: { type: 'boolean' } },
+    flags: { keys: { type: 'boolean' }, ...json },
   },
 };
 
+const EXIT_HELP = `Exit codes: 0 success; 1 failed (not found, cluster unreachable); 2 bad command line.
+lock and elect with a COMMAND: its own code, or 128+N if signal N ended it;
+  75 the lock or leadership was lost while it ran (it was stopped: SIGTERM,
+  then SIGKILL after --grace, default ${DEFAULT_GRACE_SECONDS} s); 126 / 127 it cannot run / was not
+  found; 130 (143, 129) etcdkit was stopped by SIGINT (SIGTERM, SIGHUP).`;
+
 export function usage(): string {
   const lines = Object.values(COMMANDS).map((c) => `  etcdkit ${c.usage}\n      ${c.about}`);
-  return `etcdkit — etcd from the shell\n\nCommands:\n${lines.join('\n')}\n\n${CONNECTION_HELP}\n\netcdkit COMMAND --help shows one command.`;
+  return `etcdkit — etcd from the shell\n\nCommands:\n${lines.join('\n')}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n\netcdkit COMMAND --help shows one command.`;
 }
 
-export interface RunIo {
-  out(line: string): void;
-  err(line: string): void;
-  signal: AbortSignal;
+export interface RunIo extends Io {
   env?: NodeJS.ProcessEnv | undefined;
 }
 
@@ -101,12 +109,12 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     (name ? io.out : io.err)(usage());
-    return name ? 0 : 2;
+    return name ? 0 : EXIT_USAGE;
   }
   const command = COMMANDS[name];
   if (!command) {
     io.err(`etcdkit: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return EXIT_USAGE;
   }
   const split = rest.indexOf('--');
   const words = split === -1 ? rest : rest.slice(0, split);
@@ -119,7 +127,8 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
       options: { ...CONNECTION_FLAGS, ...command.flags, help: { type: 'boolean', short: 'h' } },
     });
     if (parsed.values.help) {
-      io.out(`usage: etcdkit ${command.usage}\n  ${command.about}\n\n${CONNECTION_HELP}`);
+      const exits = command.flags.grace ? `\n\n${EXIT_HELP}` : '';
+      io.out(`usage: etcdkit ${command.usage}\n  ${command.about}\n\n${CONNECTION_HELP}${exits}`);
       return 0;
     }
     await using etcd = connect(parsed.values as Record<string, string>, io.env);
@@ -128,7 +137,7 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
       {
         positionals: parsed.positionals,
         command: child,
-        values: parsed.values as commands.Parsed['values'],
+        values: parsed.values as Parsed['values'],
       },
       io,
     );
@@ -138,14 +147,14 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
     ) {
       io.err(`etcdkit ${name}: ${(err as Error).message}\nusage: etcdkit ${command.usage}`);
-      return 2;
+      return EXIT_USAGE;
     }
-    if (io.signal.aborted) return 130;
+    if (io.signal.aborted) return stoppedExitCode(io.signal.reason);
     if (err instanceof EtcdError) {
       io.err(`etcdkit ${name}: ${err.message} (${err.code})`);
-      return err.name === 'InvalidArgumentError' ? 2 : 1;
+      return err.name === 'InvalidArgumentError' ? EXIT_USAGE : EXIT_FAILED;
     }
     io.err(`etcdkit ${name}: ${(err as Error).message ?? String(err)}`);
-    return 1;
+    return EXIT_FAILED;
   }
 }

@@ -1,0 +1,104 @@
+/**
+ * `etcdkit elect NAME [VALUE] [-- COMMAND]`: leads (or runs COMMAND while
+ * leading) until Ctrl-C; `--listen` prints each leader instead.
+ */
+import type { Etcd } from '@etcdkit/client';
+import { Election, type Leadership, NotLeaderError } from '@etcdkit/election';
+import { type Io, type Parsed, seconds, status } from './command.js';
+import { UsageError } from './config.js';
+import { EXIT_LOST } from './exit.js';
+import { DEFAULT_HOLD_TTL_SECONDS } from './lock.js';
+import { cannotRun, DEFAULT_GRACE_SECONDS, supervise } from './supervise.js';
+
+export const ELECT_USAGE =
+  'elect NAME [VALUE] [--ttl SECONDS] [--grace SECONDS] [--json] [-- COMMAND [ARGS...]] | elect NAME --listen [--json]';
+
+export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
+  const [name, proposal] = p.positionals;
+  if (!name || p.positionals.length > 2) throw new UsageError(`usage: etcdkit ${ELECT_USAGE}`);
+  if (p.values.listen) return listen(etcd, name, p, io);
+  const ttl = seconds(p, 'ttl', DEFAULT_HOLD_TTL_SECONDS, true);
+  const graceMs = seconds(p, 'grace', DEFAULT_GRACE_SECONDS, false) * 1000;
+  if (p.command.length > 0) {
+    const cannot = cannotRun(p.command[0]!, io);
+    if (cannot) return cannot;
+  }
+  await using session = await etcd.session({ ttl, signal: io.signal });
+  const leadership = await new Election(session, name).campaign(proposal ?? `${process.pid}`, {
+    signal: io.signal,
+  });
+  const lease = leadership.lease.toString(16);
+  status(p, io, `elected in ${name} (token ${leadership.token})`, {
+    event: 'elected',
+    name,
+    key: leadership.key,
+    token: String(leadership.token),
+    lease,
+  });
+  const release = () => resign(leadership);
+  try {
+    if (p.command.length > 0) {
+      return await supervise(p.command, {
+        held: {
+          what: 'leadership',
+          name,
+          env: {
+            ETCDKIT_LEADER_KEY: leadership.key,
+            ETCDKIT_FENCING_TOKEN: String(leadership.token),
+            ETCDKIT_LEASE: lease,
+          },
+          lost: leadership.signal,
+          release,
+        },
+        graceMs,
+        signal: io.signal,
+        report: (text, fields) => status(p, io, text, fields),
+      });
+    }
+    // No command: lead until Ctrl-C, which is the normal way to end.
+    const ended = AbortSignal.any([leadership.signal, io.signal]);
+    await new Promise((resolve) => ended.addEventListener('abort', resolve, { once: true }));
+    const lost = !leadership.leading;
+    if (!(await release()) || lost) {
+      const reason = (leadership.signal.reason as Error).message;
+      status(p, io, `leadership ${name} lost (${reason})`, { event: 'lost', reason });
+      return EXIT_LOST;
+    }
+    return 0;
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+/** Resigns; resolves false if leadership had been lost already. */
+function resign(leadership: Leadership): Promise<boolean> {
+  return leadership.resign().then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof NotLeaderError) return false;
+      throw err;
+    },
+  );
+}
+
+/** Prints each leader as it changes, until Ctrl-C. */
+async function listen(etcd: Etcd<string>, name: string, p: Parsed, io: Io): Promise<number> {
+  try {
+    for await (const leader of new Election(etcd, name).observe({ signal: io.signal })) {
+      io.out(
+        p.values.json
+          ? JSON.stringify({
+              key: leader.key,
+              value: leader.value,
+              token: String(leader.token),
+              lease: leader.lease.toString(16),
+              modRevision: String(leader.modRevision),
+            })
+          : leader.value,
+      );
+    }
+  } catch (err) {
+    if (!io.signal.aborted) throw err;
+  }
+  return 0;
+}

@@ -1,0 +1,63 @@
+/** `etcdkit lock NAME -- COMMAND`: runs COMMAND while holding a fenced lock. */
+import type { Etcd } from '@etcdkit/client';
+import { LockNotHeldError, Mutex } from '@etcdkit/mutex';
+import { type Io, need, type Parsed, seconds, status } from './command.js';
+import { UsageError } from './config.js';
+import { whenDeleted } from './key-deleted.js';
+import { cannotRun, DEFAULT_GRACE_SECONDS, supervise } from './supervise.js';
+
+/** Lease TTL of `lock` and `elect`: how long a holder that vanished blocks the next one. */
+export const DEFAULT_HOLD_TTL_SECONDS = 10;
+
+export const LOCK_USAGE =
+  'lock NAME [--ttl SECONDS] [--grace SECONDS] [--json] -- COMMAND [ARGS...]';
+
+export async function lock(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
+  const [name] = need(p, 1, `etcdkit ${LOCK_USAGE}`);
+  if (p.command.length === 0) throw new UsageError(`usage: etcdkit ${LOCK_USAGE}`);
+  const ttl = seconds(p, 'ttl', DEFAULT_HOLD_TTL_SECONDS, true);
+  const graceMs = seconds(p, 'grace', DEFAULT_GRACE_SECONDS, false) * 1000;
+  const cannot = cannotRun(p.command[0]!, io);
+  if (cannot) return cannot;
+  await using session = await etcd.session({ ttl, signal: io.signal });
+  await using held = await new Mutex(session, name!).lock({ signal: io.signal });
+  const lease = session.lease.toString(16);
+  status(p, io, `locked ${name} (token ${held.token})`, {
+    event: 'locked',
+    name,
+    key: held.key,
+    token: String(held.token),
+    lease,
+  });
+  const stopWatching = new AbortController();
+  try {
+    return await supervise(p.command, {
+      held: {
+        what: 'lock',
+        name: name!,
+        env: {
+          ETCDKIT_LOCK_KEY: held.key,
+          ETCDKIT_FENCING_TOKEN: String(held.token),
+          ETCDKIT_LEASE: lease,
+        },
+        lost: AbortSignal.any([
+          held.signal,
+          whenDeleted(etcd, held.key, held.token, stopWatching.signal),
+        ]),
+        release: () =>
+          held.release().then(
+            () => true,
+            (err: unknown) => {
+              if (err instanceof LockNotHeldError) return false;
+              throw err;
+            },
+          ),
+      },
+      graceMs,
+      signal: io.signal,
+      report: (text, fields) => status(p, io, text, fields),
+    });
+  } finally {
+    stopWatching.abort();
+  }
+}
