@@ -9,6 +9,7 @@
  * the weights for the candidate list it last saw and finds the pick by binary
  * search, so a pick costs O(log n) while the set is unchanged.
  */
+import { InvalidArgumentError } from '@etcdkit/client';
 import type { ServiceInstance } from './instance.js';
 
 export interface Picker {
@@ -88,13 +89,26 @@ export function weightedPicker(options: PickerOptions = {}): Picker {
   };
 }
 
+const STRATEGIES: Record<PickStrategy, () => Picker> = {
+  'round-robin': roundRobinPicker,
+  random: randomPicker,
+  weighted: weightedPicker,
+};
+
+const KNOWN = `${Object.keys(STRATEGIES).join(', ')}, or an object with a pick(candidates) method`;
+
+/** A new picker for `strategy`; an unknown name is InvalidArgumentError. */
 export function pickerFor(strategy: PickStrategy): Picker {
-  switch (strategy) {
-    case 'round-robin':
-      return roundRobinPicker();
-    case 'random':
-      return randomPicker();
-    case 'weighted':
-      return weightedPicker();
+  // Own keys only: a name such as "toString" must not reach Object.prototype.
+  if (typeof strategy !== 'string' || !Object.hasOwn(STRATEGIES, strategy)) {
+    throw new InvalidArgumentError(`unknown picker ${JSON.stringify(strategy)} (known: ${KNOWN})`);
   }
+  return STRATEGIES[strategy]();
+}
+
+/** A picker object given to `pick()`; anything without a `pick` method is InvalidArgumentError. */
+export function checkPicker(picker: unknown): Picker {
+  if (typeof (picker as Partial<Picker> | null)?.pick === 'function') return picker as Picker;
+  const got = picker === null ? 'null' : typeof picker;
+  throw new InvalidArgumentError(`pick: not a picker (${got}); known: ${KNOWN}`);
 }

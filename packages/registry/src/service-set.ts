@@ -17,7 +17,7 @@ import { backoff, sleep } from './backoff.js';
 import { Channel } from './channel.js';
 import { MalformedInstanceError, NoInstancesError, ServiceSetClosedError } from './errors.js';
 import { decodeInstance, type ServiceInstance } from './instance.js';
-import { type Picker, type PickStrategy, pickerFor } from './pickers.js';
+import { checkPicker, type Picker, type PickStrategy, pickerFor } from './pickers.js';
 import { checkDuration, checkOptions } from './validate.js';
 
 export type ServiceChange =
@@ -167,10 +167,11 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
     checkOptions('pick', options, PICK_OPTIONS);
     let picker: Picker;
     if (typeof strategy === 'string') {
+      // An unknown name is never cached, so pickerFor refuses it on every call.
       picker = this.#pickers.get(strategy) ?? pickerFor(strategy);
       this.#pickers.set(strategy, picker);
     } else {
-      picker = strategy;
+      picker = checkPicker(strategy);
     }
     this.#up ??= Object.freeze(this.instances().filter((i) => i.status === 'up'));
     const filter = options.filter;
