@@ -89,6 +89,7 @@ export const client = {
     maxTxnOps: undefined,
     connections: undefined,
     autoSyncInterval: undefined,
+    sessionTtl: undefined,
     watch: undefined,
   }),
   session: allUndefined<SessionOptions>({ ...callFields, ttl: undefined, lease: undefined }),

@@ -19,7 +19,7 @@ import * as lease from './lease.js';
 import { Mirror } from './mirror.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
 import { checkOptions, type LeaseId, optionSet, toInt64 } from './options.js';
-import { Session, type SessionOptions } from './session.js';
+import { DEFAULT_SESSION_TTL, Session, type SessionOptions } from './session.js';
 import { type AuthOptions, type CallOptions, type TlsOptions, Transport } from './transport.js';
 import {
   commit,
@@ -70,6 +70,13 @@ export interface EtcdOptions<V = JsonValue> {
    * (`syncEndpoints()`), so members added or replaced later are used. Default: off.
    */
   autoSyncInterval?: number | undefined;
+  /**
+   * Lease TTL in seconds of sessions made without one: the shared session that
+   * mutexes, elections and registrations use by default, and `session()`.
+   * After a holder crashes, the next one gets in about this long later.
+   * Default 15 (see DEFAULT_SESSION_TTL).
+   */
+  sessionTtl?: number | undefined;
   /** How watches travel and how a stalled watch stream is detected. */
   watch?: WatchStreamOptions | undefined;
 }
@@ -124,6 +131,7 @@ const CLIENT_OPTIONS = new Set([
   'connections',
   'watch',
   'autoSyncInterval',
+  'sessionTtl',
 ]);
 const CALL = optionSet();
 const MIRROR_OPTIONS = new Set(['signal']);
@@ -146,6 +154,8 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
   readonly #transport: Transport;
   readonly #watchHub: SocketWatchHub | HttpWatchHub;
   readonly #keepaliveHub: KeepaliveHub;
+  /** Lease TTL in seconds of sessions made without one (the shared session's too). */
+  readonly sessionTtl: number;
   #shared: Promise<Session> | undefined;
   /** Every session this client created and not yet closed: `close()` ends them. */
   readonly #sessions = new Set<Session>();
@@ -211,6 +221,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
       );
     }
     this.#keepaliveHub = new KeepaliveHub(this.#transport);
+    this.sessionTtl = positiveInt(options.sessionTtl, DEFAULT_SESSION_TTL, 'sessionTtl');
     if (options.autoSyncInterval !== undefined) {
       const every = positiveInt(options.autoSyncInterval, 1, 'autoSyncInterval');
       this.#autoSync = setInterval(() => void this.syncEndpoints().catch(() => undefined), every);
@@ -427,6 +438,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
       this.#ctx as Context<unknown>,
       this.#keepaliveHub,
       options,
+      this.sessionTtl,
     );
     if (this.#closing) {
       // Granted while the client was closing: nobody may hold it.

@@ -23,7 +23,7 @@ import { checkOptions, type LeaseId, optionSet, toLeaseId } from './options.js';
 import type { CallOptions } from './transport.js';
 
 export interface SessionOptions extends CallOptions {
-  /** Lease TTL in seconds. Default 60, as etcd's Go concurrency package. */
+  /** Lease TTL in seconds. Default: the client's `sessionTtl` (15 s unless set). */
   ttl?: number | undefined;
   /** Resume this existing lease (e.g. after a restart) instead of granting a new one. */
   lease?: LeaseId | undefined;
@@ -54,7 +54,16 @@ export class SessionExpiredError extends EtcdError {
   override readonly code = 'ETCDKIT_SESSION_EXPIRED' as const;
 }
 
-export const DEFAULT_SESSION_TTL = 60;
+/**
+ * The default lease TTL of sessions, in seconds: how long, after a holder
+ * crashes, its locks, leaderships and registrations stay taken. Go's
+ * `concurrency` uses 60 s, Kubernetes' leader election 15 s. 15 s lets the
+ * next holder in after a crash within a quarter of a minute, and still rides
+ * out what a healthy cluster does: a raft leader election (a few seconds at
+ * most), a reconnect to another member, a GC pause of seconds. It costs one
+ * small keepalive every 5 s per session. Set `sessionTtl` on the client to choose.
+ */
+export const DEFAULT_SESSION_TTL = 15;
 /** A keepalive answer is not called overdue sooner than this: a loaded member may be slow. */
 const OVERDUE_MIN_MS = 1_000;
 const SESSION_OPTIONS = optionSet('ttl', 'lease');
@@ -120,6 +129,7 @@ export class Session extends EventEmitter<SessionEvents> {
     ctx: Context<unknown>,
     hub: KeepaliveHub,
     options: SessionOptions = {},
+    defaultTtl = DEFAULT_SESSION_TTL,
   ): Promise<Session> {
     checkOptions('session', options, SESSION_OPTIONS);
     const call = { signal: options.signal, timeout: options.timeout };
@@ -129,7 +139,7 @@ export class Session extends EventEmitter<SessionEvents> {
       const renewed = await keepalive(ctx, id, call);
       return new Session(client, ctx, hub, id, renewed.ttl, sentAt);
     }
-    const ttl = options.ttl ?? DEFAULT_SESSION_TTL;
+    const ttl = options.ttl ?? defaultTtl;
     if (!Number.isSafeInteger(ttl) || ttl < 1) {
       throw new InvalidArgumentError(
         `session ttl must be a whole number of seconds >= 1, got ${ttl}`,

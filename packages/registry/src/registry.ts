@@ -29,9 +29,8 @@ export interface RegistryOptions {
   prefix?: string | undefined;
   /**
    * TTL in seconds of each registration's lease: how long a crashed instance
-   * stays listed. Default 10: short enough that consumers stop calling a dead
-   * instance quickly, long enough that a GC pause or a leader election does
-   * not drop a live one.
+   * stays listed. Default: the client's `sessionTtl` (15 s unless set), the
+   * one place where a process chooses how fast its crashes are noticed.
    */
   ttl?: number | undefined;
 }
@@ -50,7 +49,8 @@ export interface RegisterOptions extends CallOptions {
 }
 
 export const DEFAULT_PREFIX = '/services';
-export const DEFAULT_TTL = 10;
+/** The TTL of registrations made with a client that does not say (an older copy of the client package). */
+export const DEFAULT_TTL = 15;
 
 const REGISTRY_OPTIONS = ['prefix', 'ttl'];
 const REGISTER_OPTIONS = ['ttl', 'session', 'signal', 'timeout'];
@@ -77,7 +77,7 @@ export class Registry {
     }
     this.#client = client;
     this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
-    this.ttl = checkTtl(options.ttl ?? DEFAULT_TTL);
+    this.ttl = checkTtl(options.ttl ?? client.sessionTtl ?? DEFAULT_TTL);
   }
 
   /**
