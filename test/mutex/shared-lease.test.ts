@@ -1,12 +1,13 @@
 // What the mutex README says about resuming a session's lease: a contender that finds its key
 // already there (another process on the same lease, or this one before a restart) deletes it and
-// queues anew with a new token. The process that held the old key is not told by its signal; its
-// guard and its release find the lock gone. Two clients stand for the two processes.
+// queues anew with a new token. The process that held the old key sees its key deleted: its
+// signal aborts with LockLostError, and its guard and its release find the lock gone. Two
+// clients stand for the two processes.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Etcd, Op } from '@etcdkit/client';
-import { type EtcdCluster, startEtcd, uniquePrefix } from '@etcdkit/harness';
-import { LockNotHeldError, Mutex } from '@etcdkit/mutex';
+import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
+import { LockLostError, LockNotHeldError, Mutex } from '@etcdkit/mutex';
 
 let cluster: EtcdCluster;
 before(async () => {
@@ -30,7 +31,8 @@ test('a second process on the same lease takes a new key and token; the first on
   const stored = await first.get(a.key);
   assert.equal(stored?.createRevision, b.token, 'the key now is the second process’s');
 
-  assert.equal(a.held, true, 'the first process is not told by its signal: its session lives');
+  await eventually(() => assert.equal(a.held, false, 'the first process is told by its signal'));
+  assert.ok(a.signal.reason instanceof LockLostError, String(a.signal.reason));
   const fenced = await first
     .txn()
     .if(a.guard())
