@@ -23,6 +23,8 @@ export interface Running {
   done: Promise<Result>;
   /** Resolves with everything printed on stdout once `test` accepts it. */
   output(test: (out: string) => boolean): Promise<string>;
+  /** What etcdkit has printed on stderr so far. */
+  errors(): string;
 }
 
 export interface CliOptions {
@@ -63,7 +65,7 @@ export function cli(endpoint: string, args: string[], options: CliOptions = {}):
         if (waiting.delete(check)) reject(new Error(`etcdkit ended (${r.code}): ${r.err}`));
       });
     });
-  return { child, done, output };
+  return { child, done, output, errors: () => err };
 }
 
 /** False once `pid` has ended; a zombie nobody has reaped yet counts as ended. */

@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Etcd } from '@etcdkit/client';
-import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
+import {
+  type EtcdCluster,
+  eventually,
+  startEtcd,
+  startProxy,
+  uniquePrefix,
+} from '@etcdkit/harness';
 import { type CliOptions, type Running, cli as runCli, running } from './run-cli.js';
 
 let etcd: EtcdCluster;
@@ -172,6 +178,30 @@ describe('etcdkit lock / elect running a command', () => {
     const run = cli(['lock', name, '--ttl', '60', '--', ...node], { env: { PATH: emptyPath } });
     const pid = await childPid(run);
     run.child.kill('SIGKILL');
+    await gone(pid);
+  });
+});
+
+describe('at risk is told, not acted on', () => {
+  test('an overdue keepalive is reported as suspended, then resumed, and the command runs on', async () => {
+    await using proxy = await startProxy(etcd.endpoint);
+    const name = lockName('cli-suspend');
+    const run = runCli(proxy.url, ['lock', name, '--ttl', '3', '--', ...sleeper()]);
+    const pid = await childPid(run);
+    try {
+      // Answers late by more than the overdue threshold (TTL 3 s: 1 s), well within the TTL.
+      await proxy.delay(1_300, 'frames');
+      await eventually(() => assert.match(run.errors(), /suspended/), { timeout: 10_000 });
+      await proxy.pass();
+      await eventually(() => assert.match(run.errors(), /resumed/), { timeout: 10_000 });
+      assert.ok(running(pid), 'the command runs on');
+      assert.doesNotMatch(run.errors(), /lost/);
+    } finally {
+      await proxy.pass();
+      run.child.kill('SIGINT');
+    }
+    const result = await run.done;
+    assert.equal(result.code, 130);
     await gone(pid);
   });
 });

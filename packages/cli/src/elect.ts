@@ -35,6 +35,13 @@ export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
     token: String(leadership.token),
     lease,
   });
+  // At risk is told, not acted on: only a loss stops the command.
+  leadership.on('suspended', () =>
+    status(p, io, `leadership ${name} suspended`, { event: 'suspended', name }),
+  );
+  leadership.on('resumed', () =>
+    status(p, io, `leadership ${name} resumed`, { event: 'resumed', name }),
+  );
   const release = () => resign(leadership);
   try {
     if (p.command.length > 0) {

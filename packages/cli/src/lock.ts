@@ -29,6 +29,9 @@ export async function lock(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numbe
     token: String(held.token),
     lease,
   });
+  // At risk is told, not acted on: only a loss stops the command.
+  held.on('suspended', () => status(p, io, `lock ${name} suspended`, { event: 'suspended', name }));
+  held.on('resumed', () => status(p, io, `lock ${name} resumed`, { event: 'resumed', name }));
   const stopWatching = new AbortController();
   try {
     return await supervise(p.command, {

@@ -135,10 +135,17 @@ export class Election {
       session.signal.throwIfAborted();
       const key = queueKey(this.prefix, session.lease);
       const release = claim(session, key, this.name);
+      // A key being withdrawn stays claimed until it is gone, so no new campaign
+      // of this session reuses the key meanwhile and sees it deleted.
+      let deferred = false;
+      const releaseAfter = (withdrawal: Promise<void>) => {
+        deferred = true;
+        void withdrawal.finally(release);
+      };
       try {
-        return await this.#campaign(session, key, bytes, signal, release);
+        return await this.#campaign(session, key, bytes, signal, release, releaseAfter);
       } catch (err) {
-        release();
+        if (!deferred) release();
         throw err;
       }
     } finally {
@@ -152,6 +159,7 @@ export class Election {
     bytes: Uint8Array,
     signal: AbortSignal | undefined,
     release: () => void,
+    releaseAfter: (withdrawal: Promise<void>) => void,
   ): Promise<Leadership> {
     // Waiting also ends when the lease is lost: a key without a lease leads nothing.
     const wait = signal ? AbortSignal.any([signal, session.signal]) : session.signal;
@@ -165,7 +173,7 @@ export class Election {
       // As Go's campaign resigns on cancel, and more: a campaign that did not
       // win leaves no candidate behind, or it would lead with nobody acting.
       // That goes on in the background, so giving up is prompt even when etcd hangs.
-      void this.#withdraw(key);
+      releaseAfter(this.#withdraw(key, session));
       throw wait.aborted ? wait.reason : err;
     }
     // The lease may have expired while waiting, taking the key with it.
@@ -174,7 +182,7 @@ export class Election {
       throw new NotLeaderError(`${key} was deleted while it waited to lead ${this.name}`);
     }
     if (!session.alive) {
-      void this.#withdraw(key);
+      releaseAfter(this.#withdraw(key, session));
       throw session.signal.reason;
     }
     return new Leadership({
@@ -205,18 +213,20 @@ export class Election {
   }
 
   /**
-   * Deletes the candidate's key; tried a few times, each bounded, since it may
-   * otherwise wait its turn and lead nobody. One that cannot be deleted goes with its lease.
+   * Deletes the candidate's key, tried with backoff until it works while the
+   * session lives: a key left on a live lease would wait its turn and lead
+   * nobody, for good. On a lost lease the key goes with it.
    */
-  async #withdraw(key: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+  async #withdraw(key: string, session: Session): Promise<void> {
+    for (let pause = WITHDRAW_PAUSE_MS; session.alive; pause = Math.min(pause * 2, 2_000)) {
       try {
         await this.#client.delete(key, { timeout: WITHDRAW_TIMEOUT_MS });
         return;
       } catch (err) {
-        if (err instanceof ClientClosedError || attempt >= WITHDRAW_ATTEMPTS) return;
-        await sleep(WITHDRAW_PAUSE_MS * attempt);
+        if (err instanceof ClientClosedError) return;
       }
+      // Not ref'd: a process on its way out need not wait; its lease takes the key then.
+      await sleep(pause, undefined, { signal: session.signal, ref: false }).catch(() => undefined);
     }
   }
 
@@ -297,8 +307,6 @@ export class Election {
   }
 }
 
-/** A withdrawal that fails this often (etcd unreachable) leaves the key to its lease's end. */
-const WITHDRAW_ATTEMPTS = 3;
 const WITHDRAW_PAUSE_MS = 200;
 const WITHDRAW_TIMEOUT_MS = 3_000;
 

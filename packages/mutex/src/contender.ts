@@ -9,7 +9,9 @@
  * Order in the queue is by create revision only, so every contender, here or
  * in a Go service or etcdctl, still waits its turn.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  ClientClosedError,
   Compare,
   type Etcd,
   giveUpSignal,
@@ -101,21 +103,35 @@ export function claimKey(session: Session, prefix: string): Claim {
   return { key, free: () => owned.delete(key) };
 }
 
-/** How long a queue place given up may take to delete, in the background; after that it goes with its lease. */
+/** Each try to delete a queue place given up is bounded so; tries go on with backoff. */
 const LEAVE_TIMEOUT_MS = 5_000;
+const LEAVE_MAX_PAUSE_MS = 2_000;
 
-/** Gives up a queue place: deletes the key if it is still the one created at `token`. Never rejects. */
+/**
+ * Gives up a queue place: deletes the key if it is still the one created at
+ * `token`. Tried until it works, while `signal` (the session's, at least)
+ * holds: a key left behind on a live lease would block the queue for good,
+ * while one on a lost lease goes with it. Never rejects.
+ */
 export async function leaveQueue(
-  etcd: Etcd<unknown>,
+  session: Session,
   key: string,
   token: bigint | undefined,
+  signal: AbortSignal = session.signal,
 ): Promise<void> {
-  const txn = etcd.txn();
+  const txn = session.client.txn();
   if (token !== undefined) txn.if(Compare.createRevision(key, '=', token));
-  await txn
-    .success(Op.delete(key))
-    .commit({ timeout: LEAVE_TIMEOUT_MS })
-    .catch(() => undefined);
+  txn.success(Op.delete(key));
+  for (let pause = 100; !signal.aborted; pause = Math.min(pause * 2, LEAVE_MAX_PAUSE_MS)) {
+    try {
+      await txn.commit({ timeout: LEAVE_TIMEOUT_MS });
+      return;
+    } catch (err) {
+      if (err instanceof ClientClosedError) return;
+    }
+    // Not ref'd: a process on its way out need not wait; its lease takes the key then.
+    await sleep(pause, undefined, { signal, ref: false }).catch(() => undefined);
+  }
 }
 
 /** After waiting: the key must still be ours, and the session alive. */
@@ -150,7 +166,12 @@ export async function joinAs(
     const entry = await joinQueue(session.client, prefix, key, session.lease, '', { signal });
     if (!entry.existed) return entry;
     if (attempt >= 2) throw new SessionExpiredError(`cannot clear the stale queue key ${key}`);
-    await leaveQueue(session.client, key, entry.createRevision);
+    await leaveQueue(
+      session,
+      key,
+      entry.createRevision,
+      signal ? AbortSignal.any([signal, session.signal]) : session.signal,
+    );
   }
 }
 
@@ -193,7 +214,7 @@ export async function acquire(
       return new Lock(session, claim, token);
     } catch (err) {
       // The key stays claimed until it is gone, so no later contender here reuses it meanwhile.
-      void leaveQueue(session.client, claim.key, token).finally(() => claim.free());
+      void leaveQueue(session, claim.key, token).finally(() => claim.free());
       // Prefer the reason that ended the wait over whatever the wait rejected with.
       throw signal.aborted ? signal.reason : err;
     }
