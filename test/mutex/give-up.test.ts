@@ -8,7 +8,13 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { Etcd, TimeoutError } from '@etcdkit/client';
 import { Election } from '@etcdkit/election';
-import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
+import {
+  type EtcdCluster,
+  eventually,
+  startEtcd,
+  startProxy,
+  uniquePrefix,
+} from '@etcdkit/harness';
 import { LockTimeoutError, Mutex, RWMutex, Semaphore } from '@etcdkit/mutex';
 
 let etcd: EtcdCluster;
@@ -131,4 +137,34 @@ describe('acquires give up promptly while etcd hangs', () => {
       );
     });
   }
+});
+
+describe('a queue place given up is deleted even when the first try fails', () => {
+  test('the waiter key is deleted once etcd is reachable again, while its session lives', async () => {
+    await using proxy = await startProxy(etcd.endpoint);
+    const keyPrefix = uniquePrefix('leave');
+    await using holderClient = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
+    await using waiterClient = new Etcd({ endpoints: proxy.url, keyPrefix });
+    const holder = await new Mutex(holderClient, 'res').lock();
+    const session = await waiterClient.session({ ttl: 60 });
+    const waiting = new Mutex(session, 'res').lock({ timeout: 1_500 });
+    waiting.catch(() => undefined);
+    await eventually(async () =>
+      assert.equal((await holderClient.readdir('res/', { countOnly: true })).count, 2),
+    );
+    // The waiter gives up while its link is dark: the first delete cannot get through.
+    await proxy.blackhole();
+    await assert.rejects(waiting, LockTimeoutError);
+    // Longer than one delete try is allowed to take (5 s), so the first one fails.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    assert.equal((await holderClient.readdir('res/', { countOnly: true })).count, 2);
+    await proxy.pass();
+    // A key left on a live lease would block the queue for good: it must go.
+    await eventually(
+      async () => assert.equal((await holderClient.readdir('res/', { countOnly: true })).count, 1),
+      { timeout: 15_000 },
+    );
+    assert.equal(session.alive, true);
+    await holder.release();
+  });
 });
