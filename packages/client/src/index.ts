@@ -95,8 +95,10 @@ export {
   joinQueue,
   type QueueEntry,
   queueKey,
+  type Turn,
   waitForDeletion,
   waitForPredecessors,
+  waitForTurn,
 } from './queue.js';
 export {
   DEFAULT_SESSION_TTL,

@@ -84,6 +84,13 @@ export async function joinQueue<V>(
 /**
  * Resolves when `key`, seen at `revision`, is deleted (at once if it already
  * was after that revision). Only deletes are watched.
+ *
+ * The watch starts from "now", not from `revision + 1`: etcd serves a watch
+ * that starts in the past from its "unsynced" group, caught up only every
+ * 100 ms, so under contention every hand-off would wait for that loop. What
+ * happened between `revision` and the watch shows in one read of the key
+ * right after the watch exists: gone, or created anew after `revision`, means
+ * it was deleted.
  */
 export async function waitForDeletion(
   etcd: Etcd<unknown>,
@@ -91,15 +98,61 @@ export async function waitForDeletion(
   revision: bigint,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<void> {
-  const watchOptions = { startRevision: revision + 1n, filters: ['noPut' as const] };
+  const watchOptions = { filters: ['noPut' as const] };
   await using watcher = await etcd.watch(
     key,
     options.signal ? { ...watchOptions, signal: options.signal } : watchOptions,
   );
+  const now = await etcd.get(key, { signal: options.signal });
+  if (!now || now.createRevision > revision) return;
   for await (const batch of watcher) {
     if (batch.events.some((e) => e.type === 'delete')) return;
   }
   options.signal?.throwIfAborted();
+}
+
+/** Where a queue entry stands once nothing older is ahead of it. */
+export interface Turn {
+  /** The store revision at which no older entry remained. */
+  revision: bigint;
+  /** The entry's own key at that revision; undefined if it is gone (its lease ended, or someone deleted it). */
+  own: KeyValue<unknown> | undefined;
+}
+
+/**
+ * Waits until no key under `prefix` was created before `createRevision`, that
+ * is until the entry `ownKey` is at the head of the queue, and returns its
+ * own key as read in the same round trip: after the predecessor's delete
+ * event, one read says both that nothing older remains and that the entry
+ * still holds its place. A hand-off costs one event delivery and one round trip.
+ */
+export async function waitForTurn(
+  etcd: Etcd<unknown>,
+  prefix: string,
+  ownKey: Key,
+  createRevision: bigint,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<Turn> {
+  for (;;) {
+    const r = await etcd
+      .txn()
+      .success(
+        Op.readdir(prefix, {
+          sortTarget: 'createRevision',
+          sortOrder: 'descend',
+          limit: 1,
+          keysOnly: true,
+          maxCreateRevision: createRevision - 1n,
+        }),
+        Op.get(ownKey),
+      )
+      .commit({ signal: options.signal });
+    const [older, mine] = r.results;
+    const previous = older?.type === 'range' ? older.kvs[0] : undefined;
+    const own = mine?.type === 'range' ? mine.kvs[0] : undefined;
+    if (!previous || own?.createRevision !== createRevision) return { revision: r.revision, own };
+    await waitForDeletion(etcd, previous.keyBytes, r.revision, options);
+  }
 }
 
 /**

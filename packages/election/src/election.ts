@@ -29,7 +29,7 @@ import {
   Session,
   TimeoutError,
   untilAborted,
-  waitForPredecessors,
+  waitForTurn,
 } from '@etcdkit/client';
 import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
 import {
@@ -167,8 +167,9 @@ export class Election {
     let seen: { kv: KeyValue<unknown> | undefined; revision: bigint };
     try {
       token = await this.#join(session, key, bytes, wait);
-      await waitForPredecessors(this.#client, this.prefix, token, { signal: wait });
-      seen = await this.#readOwnKey(key, wait);
+      // One read after the predecessor's delete says both "nothing older" and "still mine".
+      const turn = await waitForTurn(this.#client, this.prefix, key, token, { signal: wait });
+      seen = { kv: turn.own, revision: turn.revision };
     } catch (err) {
       // As Go's campaign resigns on cancel, and more: a campaign that did not
       // win leaves no candidate behind, or it would lead with nobody acting.
@@ -228,12 +229,6 @@ export class Election {
       // Not ref'd: a process on its way out need not wait; its lease takes the key then.
       await sleep(pause, undefined, { signal: session.signal, ref: false }).catch(() => undefined);
     }
-  }
-
-  async #readOwnKey(key: string, signal: AbortSignal) {
-    const r = await this.#client.txn().success(Op.get(key)).commit({ signal });
-    const kv = r.results[0]?.type === 'range' ? r.results[0].kvs[0] : undefined;
-    return { kv, revision: r.revision };
   }
 
   /**

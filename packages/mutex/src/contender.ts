@@ -18,11 +18,13 @@ import {
   InvalidArgumentError,
   isClient,
   joinQueue,
+  type KeyValue,
   Op,
   type QueueEntry,
   queueKey,
   Session,
   SessionExpiredError,
+  type Turn,
   untilAborted,
 } from '@etcdkit/client';
 import { LockTimeoutError } from './errors.js';
@@ -134,14 +136,16 @@ export async function leaveQueue(
   }
 }
 
-/** After waiting: the key must still be ours, and the session alive. */
+/** After waiting: the key must still be ours (as `kv` shows it, or read now), and the session alive. */
 export async function confirmHeld(
   session: Session,
   key: string,
   token: bigint,
   signal: AbortSignal,
+  kv?: KeyValue<unknown> | undefined,
+  read = true,
 ): Promise<void> {
-  const kv = await session.client.get(key, { signal });
+  if (read) kv = await session.client.get(key, { signal });
   if (!kv || kv.createRevision !== token || !session.alive) {
     throw new SessionExpiredError(
       `the queue key ${key} is gone: the session's lease was lost while waiting`,
@@ -190,7 +194,7 @@ export async function acquire(
   turn: (
     session: Session,
     entry: QueueEntry<unknown>,
-  ) => ((signal: AbortSignal) => Promise<unknown>) | undefined,
+  ) => ((signal: AbortSignal) => Promise<Turn | undefined>) | undefined,
 ): Promise<Lock> {
   const giveUp = giveUpSignal(
     options,
@@ -208,8 +212,9 @@ export async function acquire(
       token = entry.createRevision;
       const wait = turn(session, entry);
       if (wait) {
-        await wait(signal);
-        await confirmHeld(session, claim.key, token, signal);
+        // A wait that read the own key with its last look needs no further read.
+        const turn = await wait(signal);
+        await confirmHeld(session, claim.key, token, signal, turn?.own, turn === undefined);
       }
       return new Lock(session, claim, token);
     } catch (err) {

@@ -10,7 +10,7 @@
  * The key's create revision is the fencing token. Giving up a wait (signal,
  * timeout, lost session) deletes the key, so no ghost is left in the queue.
  */
-import { waitForPredecessors } from '@etcdkit/client';
+import { waitForTurn } from '@etcdkit/client';
 import {
   type AcquireOptions,
   acquire,
@@ -66,7 +66,7 @@ export class Mutex {
         );
       }
       return (signal) =>
-        waitForPredecessors(session.client, this.#prefix, entry.createRevision, { signal });
+        waitForTurn(session.client, this.#prefix, entry.key, entry.createRevision, { signal });
     });
     this.#held.push(lock);
     lock.signal.addEventListener('abort', () => this.#forget(lock), { once: true });

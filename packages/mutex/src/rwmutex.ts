@@ -8,7 +8,7 @@
  * older than its own remains. A reader that arrives after a waiting writer is
  * therefore behind it. Waiting, fencing and clean-up are those of Mutex.
  */
-import { waitForPredecessors } from '@etcdkit/client';
+import { waitForTurn } from '@etcdkit/client';
 import {
   type AcquireOptions,
   acquire,
@@ -49,7 +49,7 @@ export class RWMutex {
       own,
       options,
       (session, entry) => (signal) =>
-        waitForPredecessors(session.client, blockers, entry.createRevision, { signal }),
+        waitForTurn(session.client, blockers, entry.key, entry.createRevision, { signal }),
     );
   }
 }

@@ -41,36 +41,35 @@ export class Semaphore {
   /** Waits in line for a permit. */
   async acquire(options: AcquireOptions = {}): Promise<Lock> {
     checkAcquireOptions('acquire', options);
-    return acquire(
-      this.#target,
-      this.#prefix,
-      options,
-      (session, entry) => (signal) =>
-        this.#waitForPermit(session.client, entry.createRevision, signal),
-    );
+    return acquire(this.#target, this.#prefix, options, (session, entry) => async (signal) => {
+      await this.#waitForPermit(session.client, entry.createRevision, signal);
+      return undefined;
+    });
   }
 
   async #waitForPermit(etcd: Etcd<unknown>, mine: bigint, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      // etcd applies revision filters after counting, so count the keys themselves
-      // (it also applies `limit` after filtering once a filter is set).
-      const ahead = await etcd.readdir(this.#prefix, {
-        keysOnly: true,
-        maxCreateRevision: mine - 1n,
-        sortTarget: 'createRevision',
-        sortOrder: 'ascend',
-        limit: this.permits,
-        signal,
-      });
-      if (ahead.kvs.length < this.permits) return;
-      await using watcher = await etcd.watchdir(this.#prefix, {
-        startRevision: ahead.revision + 1n,
-        filters: ['noPut'],
-        signal,
-      });
-      for await (const batch of watcher) {
-        if (batch.events.length > 0) break;
-      }
+    // etcd applies revision filters after counting, so count the keys themselves
+    // (it also applies `limit` after filtering once a filter is set).
+    const blocked = async () =>
+      (
+        await etcd.readdir(this.#prefix, {
+          keysOnly: true,
+          maxCreateRevision: mine - 1n,
+          sortTarget: 'createRevision',
+          sortOrder: 'ascend',
+          limit: this.permits,
+          signal,
+        })
+      ).kvs.length >= this.permits;
+    if (!(await blocked())) return;
+    // Watched from "now", not from the read's revision + 1: a watch that starts in
+    // the past is caught up by etcd only every 100 ms. A read after the watch
+    // exists shows whatever happened before it.
+    await using watcher = await etcd.watchdir(this.#prefix, { filters: ['noPut'], signal });
+    const iterator = watcher[Symbol.asyncIterator]();
+    while (await blocked()) {
+      const next = await iterator.next();
+      if (next.done) return signal.throwIfAborted();
     }
   }
 }
