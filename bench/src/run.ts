@@ -2,7 +2,9 @@
  * The benchmark runner: `node bench/dist/run.js [options] [workload...]`.
  *
  * How it works: one etcd is started through the test harness, its data on
- * tmpfs so that disk syncs do not hide the clients' costs. Each workload then
+ * disk as users run it (`--tmpfs` puts it on /dev/shm instead, a second
+ * configuration in which disk syncs do not hide the clients' costs; the
+ * printed settings name the one used). Each workload then
  * runs every implementation in a child process of its own, in interleaved
  * slices (run-workload.ts), and the tables of medians and paired ratios are
  * printed as Markdown (table.ts).
@@ -65,7 +67,7 @@ const USAGE = `usage: node bench/dist/run.js [options] [workload...]
   --slices <n>      measured slices per implementation (default ${FULL.slices})
   --slice-ms <ms>   length of a slice (default ${FULL.sliceMs})
   --only <impls>    comma-separated implementations (default: ${IMPLEMENTATIONS.join(',')})
-  --disk            keep etcd's data in the default temporary directory, not /dev/shm
+  --tmpfs           keep etcd's data on /dev/shm, not on disk (the default temporary directory)
   --cpu-prof <impls>
                     write CPU profiles of the measured slices of these implementations
                     (comma-separated) to bench/profiles/; their figures then include
@@ -77,7 +79,7 @@ interface Options {
   settings: Settings;
   workloads: Workload[];
   implementations: Implementation[];
-  disk: boolean;
+  tmpfs: boolean;
   cpuProf: Implementation[];
   json: string | undefined;
 }
@@ -107,7 +109,7 @@ function parseOptions(argv: string[]): Options {
       slices: { type: 'string' },
       'slice-ms': { type: 'string' },
       only: { type: 'string' },
-      disk: { type: 'boolean', default: false },
+      tmpfs: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       json: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -129,7 +131,7 @@ function parseOptions(argv: string[]): Options {
     settings,
     workloads,
     implementations,
-    disk: values.disk,
+    tmpfs: values.tmpfs,
     cpuProf: implementationList(values['cpu-prof']) ?? [],
     json: values.json,
   };
@@ -162,10 +164,10 @@ function clientRevision(): string {
   }
 }
 
-/** Starts etcd with its data on tmpfs unless told otherwise. */
-async function startServer(disk: boolean): Promise<{ cluster: EtcdCluster; dataOn: string }> {
+/** Starts etcd with its data on disk, or on tmpfs when asked and there is one. */
+async function startServer(tmpfs: boolean): Promise<{ cluster: EtcdCluster; dataOn: string }> {
   const shm = '/dev/shm';
-  const useShm = !disk && existsSync(shm);
+  const useShm = tmpfs && existsSync(shm);
   const saved = process.env.TMPDIR;
   if (useShm) process.env.TMPDIR = shm;
   try {
@@ -225,7 +227,7 @@ function describeDisturbance(d: Disturbance): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = Date.now();
-  const { cluster, dataOn } = await startServer(options.disk);
+  const { cluster, dataOn } = await startServer(options.tmpfs);
   // An interrupted run still stops etcd: the harness kills it on exit.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
   const admin = createClient({ endpoints: cluster.endpoint, codec: 'string' });
