@@ -3,7 +3,6 @@ import type { Etcd } from '@etcdkit/client';
 import { LockNotHeldError, Mutex } from '@etcdkit/mutex';
 import { type Io, need, type Parsed, seconds, status } from './command.js';
 import { UsageError } from './config.js';
-import { whenDeleted } from './key-deleted.js';
 import { cannotRun, DEFAULT_GRACE_SECONDS, supervise } from './supervise.js';
 
 /** Lease TTL of `lock` and `elect`: how long a holder that vanished blocks the next one. */
@@ -32,35 +31,29 @@ export async function lock(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numbe
   // At risk is told, not acted on: only a loss stops the command.
   held.on('suspended', () => status(p, io, `lock ${name} suspended`, { event: 'suspended', name }));
   held.on('resumed', () => status(p, io, `lock ${name} resumed`, { event: 'resumed', name }));
-  const stopWatching = new AbortController();
-  try {
-    return await supervise(p.command, {
-      held: {
-        what: 'lock',
-        name: name!,
-        env: {
-          ETCDKIT_LOCK_KEY: held.key,
-          ETCDKIT_FENCING_TOKEN: String(held.token),
-          ETCDKIT_LEASE: lease,
-        },
-        lost: AbortSignal.any([
-          held.signal,
-          whenDeleted(etcd, held.key, held.token, stopWatching.signal),
-        ]),
-        release: () =>
-          held.release().then(
-            () => true,
-            (err: unknown) => {
-              if (err instanceof LockNotHeldError) return false;
-              throw err;
-            },
-          ),
+  // The lock's signal aborts on a lost lease and on its key deleted by anyone (it watches it).
+  // Awaited here, so the lock and session outlive the command (they are disposed at scope exit).
+  return await supervise(p.command, {
+    held: {
+      what: 'lock',
+      name: name!,
+      env: {
+        ETCDKIT_LOCK_KEY: held.key,
+        ETCDKIT_FENCING_TOKEN: String(held.token),
+        ETCDKIT_LEASE: lease,
       },
-      graceMs,
-      signal: io.signal,
-      report: (text, fields) => status(p, io, text, fields),
-    });
-  } finally {
-    stopWatching.abort();
-  }
+      lost: held.signal,
+      release: () =>
+        held.release().then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof LockNotHeldError) return false;
+            throw err;
+          },
+        ),
+    },
+    graceMs,
+    signal: io.signal,
+    report: (text, fields) => status(p, io, text, fields),
+  });
 }
