@@ -136,16 +136,13 @@ export async function leaveQueue(
   }
 }
 
-/** After waiting: the key must still be ours (as `kv` shows it, or read now), and the session alive. */
-export async function confirmHeld(
+/** After waiting: the key (`kv`, as read last) must still be ours, and the session alive. */
+export function confirmHeld(
   session: Session,
   key: string,
   token: bigint,
-  signal: AbortSignal,
-  kv?: KeyValue<unknown> | undefined,
-  read = true,
-): Promise<void> {
-  if (read) kv = await session.client.get(key, { signal });
+  kv: KeyValue<unknown> | undefined,
+): void {
   if (!kv || kv.createRevision !== token || !session.alive) {
     throw new SessionExpiredError(
       `the queue key ${key} is gone: the session's lease was lost while waiting`,
@@ -214,7 +211,8 @@ export async function acquire(
       if (wait) {
         // A wait that read the own key with its last look needs no further read.
         const turn = await wait(signal);
-        await confirmHeld(session, claim.key, token, signal, turn?.own, turn === undefined);
+        const own = turn ? turn.own : await session.client.get(claim.key, { signal });
+        confirmHeld(session, claim.key, token, own);
       }
       return new Lock(session, claim, token);
     } catch (err) {

@@ -41,13 +41,17 @@ export class Semaphore {
   /** Waits in line for a permit. */
   async acquire(options: AcquireOptions = {}): Promise<Lock> {
     checkAcquireOptions('acquire', options);
-    return acquire(this.#target, this.#prefix, options, (session, entry) => async (signal) => {
-      await this.#waitForPermit(session.client, entry.createRevision, signal);
-      return undefined;
-    });
+    return acquire(
+      this.#target,
+      this.#prefix,
+      options,
+      (session, entry) => (signal) =>
+        this.#waitForPermit(session.client, entry.createRevision, signal),
+    );
   }
 
-  async #waitForPermit(etcd: Etcd<unknown>, mine: bigint, signal: AbortSignal): Promise<void> {
+  /** Resolves once fewer than `permits` keys are ahead; it reads no own key (undefined turn). */
+  async #waitForPermit(etcd: Etcd<unknown>, mine: bigint, signal: AbortSignal): Promise<undefined> {
     // etcd applies revision filters after counting, so count the keys themselves
     // (it also applies `limit` after filtering once a filter is set).
     const blocked = async () =>
@@ -61,7 +65,7 @@ export class Semaphore {
           signal,
         })
       ).kvs.length >= this.permits;
-    if (!(await blocked())) return;
+    if (!(await blocked())) return undefined;
     // Watched from "now", not from the read's revision + 1: a watch that starts in
     // the past is caught up by etcd only every 100 ms. A read after the watch
     // exists shows whatever happened before it.
@@ -69,7 +73,10 @@ export class Semaphore {
     const iterator = watcher[Symbol.asyncIterator]();
     while (await blocked()) {
       const next = await iterator.next();
-      if (next.done) return signal.throwIfAborted();
+      if (next.done) {
+        signal.throwIfAborted();
+        return undefined;
+      }
     }
   }
 }
