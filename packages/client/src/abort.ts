@@ -31,11 +31,18 @@ export function giveUpSignal(
   return { signal: AbortSignal.any(signals), dispose: () => clearTimeout(timer) };
 }
 
-/** Waits for `promise`, but stops waiting (without cancelling it) when `signal` aborts. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+/**
+ * Waits for `promise`, but stops waiting (without cancelling it) when `signal`
+ * aborts, rejecting with `reason()`: the signal's reason unless told otherwise.
+ */
+export function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  reason: () => unknown = () => signal.reason,
+): Promise<T> {
+  if (signal.aborted) return Promise.reject(reason());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => reject(reason());
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });

@@ -4,6 +4,7 @@ import type { JsonValue } from './codec.js';
 export { type GiveUp, giveUpSignal, untilAborted } from './abort.js';
 export { isClient } from './brand.js';
 export { type Key, prefixEnd } from './bytes.js';
+export { keepTrying } from './keep-trying.js';
 /** The client class; its constructor types the client by its codec (see `EtcdConstructor`). */
 export const Etcd: EtcdConstructor = Client;
 export type Etcd<V = JsonValue> = Client<V>;

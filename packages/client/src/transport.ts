@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import type { Pool } from 'undici';
+import { untilAborted as waitUntilAborted } from './abort.js';
 import { type Endpoint, EndpointSet } from './endpoints.js';
 import {
   AuthenticationError,
@@ -583,14 +584,9 @@ function isGatewayError(body: unknown): boolean {
   );
 }
 
-/** Waits for `promise`, but stops waiting (without cancelling it) when `signal` aborts. */
+/** Waits for `promise` until `signal` aborts, then rejects with the `Aborted` marker. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Aborted('aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Aborted('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+  return waitUntilAborted(promise, signal, () => new Aborted('aborted'));
 }
 
 function errorCode(err: unknown): string {

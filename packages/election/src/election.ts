@@ -12,7 +12,6 @@
  * its own key outlived the wait. An aborted or failed campaign deletes its
  * key, so no ghost candidate stays in line.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CallOptions,
   ClientClosedError,
@@ -23,6 +22,7 @@ import {
   isClient,
   joinQueue,
   type KeyValue,
+  keepTrying,
   leaseHex,
   Op,
   queueKey,
@@ -219,16 +219,14 @@ export class Election {
    * nobody, for good. On a lost lease the key goes with it.
    */
   async #withdraw(key: string, session: Session): Promise<void> {
-    for (let pause = WITHDRAW_PAUSE_MS; session.alive; pause = Math.min(pause * 2, 2_000)) {
-      try {
-        await this.#client.delete(key, { timeout: WITHDRAW_TIMEOUT_MS });
-        return;
-      } catch (err) {
-        if (err instanceof ClientClosedError) return;
-      }
-      // Not ref'd: a process on its way out need not wait; its lease takes the key then.
-      await sleep(pause, undefined, { signal: session.signal, ref: false }).catch(() => undefined);
-    }
+    await keepTrying(
+      () =>
+        this.#client.delete(key, { timeout: WITHDRAW_TIMEOUT_MS }).then(
+          () => true,
+          (err: unknown) => err instanceof ClientClosedError,
+        ),
+      session.signal,
+    );
   }
 
   /**
@@ -302,7 +300,6 @@ export class Election {
   }
 }
 
-const WITHDRAW_PAUSE_MS = 200;
 const WITHDRAW_TIMEOUT_MS = 3_000;
 
 const OLDEST_FIRST = { sortTarget: 'createRevision', sortOrder: 'ascend', limit: 1 } as const;

@@ -9,7 +9,6 @@
  * Order in the queue is by create revision only, so every contender, here or
  * in a Go service or etcdctl, still waits its turn.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ClientClosedError,
   Compare,
@@ -19,6 +18,7 @@ import {
   isClient,
   joinQueue,
   type KeyValue,
+  keepTrying,
   Op,
   type QueueEntry,
   queueKey,
@@ -107,7 +107,6 @@ export function claimKey(session: Session, prefix: string): Claim {
 
 /** Each try to delete a queue place given up is bounded so; tries go on with backoff. */
 const LEAVE_TIMEOUT_MS = 5_000;
-const LEAVE_MAX_PAUSE_MS = 2_000;
 
 /**
  * Gives up a queue place: deletes the key if it is still the one created at
@@ -124,16 +123,14 @@ export async function leaveQueue(
   const txn = session.client.txn();
   if (token !== undefined) txn.if(Compare.createRevision(key, '=', token));
   txn.success(Op.delete(key));
-  for (let pause = 100; !signal.aborted; pause = Math.min(pause * 2, LEAVE_MAX_PAUSE_MS)) {
-    try {
-      await txn.commit({ timeout: LEAVE_TIMEOUT_MS });
-      return;
-    } catch (err) {
-      if (err instanceof ClientClosedError) return;
-    }
-    // Not ref'd: a process on its way out need not wait; its lease takes the key then.
-    await sleep(pause, undefined, { signal, ref: false }).catch(() => undefined);
-  }
+  await keepTrying(
+    () =>
+      txn.commit({ timeout: LEAVE_TIMEOUT_MS }).then(
+        () => true,
+        (err: unknown) => err instanceof ClientClosedError,
+      ),
+    signal,
+  );
 }
 
 /** After waiting: the key (`kv`, as read last) must still be ours, and the session alive. */

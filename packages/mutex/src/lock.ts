@@ -10,7 +10,7 @@
  * which covers anything that happened before the watch existed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Compare, EtcdError, Op, type Session } from '@etcdkit/client';
+import { Compare, EtcdError, keepTrying, Op, type Session } from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
 import type { Claim } from './contender.js';
 import { LockLostError, LockNotHeldError } from './errors.js';
@@ -185,15 +185,10 @@ export class Lock extends EventEmitter<LockEvents> {
   }
 
   async #deleteInBackground(): Promise<void> {
-    for (let delay = 100; this.session.alive; delay = Math.min(delay * 2, 2_000)) {
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      try {
-        await this.#delete();
-        break;
-      } catch {
-        // unreachable still: try again
-      }
-    }
+    // The delete just failed: wait before the next try; stop once the lease is gone.
+    await keepTrying(() => this.#delete().then(() => true), this.session.signal, {
+      pauseFirst: true,
+    });
     this.#claim.free();
   }
 
