@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Etcd } from '@etcdkit/client';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
+import { collectOutput } from './output.js';
 
 const require = createRequire(import.meta.url);
 const JOBS = 60;
@@ -64,15 +65,9 @@ test('exactly-once jobs: a leader kill neither loses a job nor applies or marks 
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    output += chunk;
-  });
+  const collected = collectOutput(child);
   const exited = new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  const did = () => output.match(/ did job-/g)?.length ?? 0;
+  const did = () => collected.text().match(/ did job-/g)?.length ?? 0;
 
   await eventually(() => assert.ok(did() >= KILL_AFTER, `${did()} jobs done`), {
     timeout: 60_000,
@@ -85,6 +80,7 @@ test('exactly-once jobs: a leader kill neither loses a job nor applies or marks 
   await leader.waitHealthy(30_000);
   const restartedAt = did();
   const code = await exited;
+  const output = collected.text();
   t.diagnostic(`restarted at ${restartedAt}`);
 
   const lines = output.trim().split('\n');

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type EtcdCluster, startEtcd } from '@etcdkit/harness';
+import { collectOutput } from './output.js';
 
 const require = createRequire(import.meta.url);
 let cluster: EtcdCluster;
@@ -20,14 +21,10 @@ function runExample(pkg: string): Promise<{ code: number; output: string }> {
     env: { ...process.env, ETCD_ENDPOINTS: cluster.endpoints.join(',') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    output += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code: code ?? 1, output })));
+  const output = collectOutput(child);
+  return new Promise((resolve) =>
+    child.on('exit', (code) => resolve({ code: code ?? 1, output: output.text() })),
+  );
 }
 
 test('locks in workers: no update lost, and the frozen worker is fenced', async (t) => {

@@ -47,6 +47,20 @@ async function rejectsWhileHung(
   }
 }
 
+/** A holder's client with `res` held by `hold`, and a waiter's client whose call deadline is CLIENT_TIMEOUT. */
+async function heldBy(hold: (client: Etcd, name: string) => Promise<unknown>) {
+  const keyPrefix = uniquePrefix('give-up');
+  const holder = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
+  const waiter = new Etcd({ endpoints: etcd.endpoint, keyPrefix, timeout: CLIENT_TIMEOUT });
+  await hold(holder, 'res');
+  return {
+    holder,
+    waiter,
+    [Symbol.asyncDispose]: () =>
+      Promise.all([holder.close(), waiter.close()]).then(() => undefined),
+  };
+}
+
 describe('acquires give up promptly while etcd hangs', () => {
   const cases: Array<{
     what: string;
@@ -86,14 +100,8 @@ describe('acquires give up promptly while etcd hangs', () => {
 
   for (const { what, acquire, hold, timeoutError } of cases) {
     test(`${what}: a timeout passing while etcd hangs rejects then, not at the client's deadline`, async () => {
-      const keyPrefix = uniquePrefix('give-up');
-      await using holder = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
-      await using waiter = new Etcd({
-        endpoints: etcd.endpoint,
-        keyPrefix,
-        timeout: CLIENT_TIMEOUT,
-      });
-      await hold(holder, 'res');
+      await using clients = await heldBy(hold);
+      const { waiter } = clients;
       await waiter.sharedSession();
       const { ms, error } = await rejectsWhileHung(
         async () => undefined,
@@ -104,14 +112,8 @@ describe('acquires give up promptly while etcd hangs', () => {
     });
 
     test(`${what}: an abort while waiting and etcd hangs rejects with the reason at once`, async () => {
-      const keyPrefix = uniquePrefix('give-up');
-      await using holder = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
-      await using waiter = new Etcd({
-        endpoints: etcd.endpoint,
-        keyPrefix,
-        timeout: CLIENT_TIMEOUT,
-      });
-      await hold(holder, 'res');
+      await using clients = await heldBy(hold);
+      const { holder, waiter } = clients;
       const controller = new AbortController();
       let pending: Promise<unknown> | undefined;
       const reason = new Error('shutting down');
