@@ -2,7 +2,7 @@
  * The commands. Each takes its parsed arguments and an output sink, and
  * resolves with the process exit code. Values are read and written as text.
  */
-import type { Etcd, KeyValue } from '@etcdkit/client';
+import { type Etcd, type KeyValue, leaseHex } from '@etcdkit/client';
 import { Registry, type ServiceInstance } from '@etcdkit/registry';
 import { type Io, need, type Parsed, seconds } from './command.js';
 import { UsageError } from './config.js';
@@ -19,7 +19,7 @@ function show(kv: KeyValue<string>, json: boolean): string {
     createRevision: String(kv.createRevision),
     modRevision: String(kv.modRevision),
     version: kv.version,
-    lease: kv.lease === 0n ? undefined : kv.lease.toString(16),
+    lease: kv.lease === 0n ? undefined : leaseHex(kv.lease),
   });
 }
 
@@ -159,7 +159,7 @@ export async function lease(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
   const [sub, id] = p.positionals;
   if (sub === 'ls' && !id) {
     for (const l of await etcd.leases({ signal: io.signal })) {
-      io.out(p.values.json ? JSON.stringify({ lease: l.toString(16) }) : l.toString(16));
+      io.out(p.values.json ? JSON.stringify({ lease: leaseHex(l) }) : leaseHex(l));
     }
     return 0;
   }
@@ -188,5 +188,5 @@ export async function lease(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
 
 /** A service instance as JSON: IDs and revisions as strings, as everywhere in `--json`. */
 function instanceJson(i: ServiceInstance) {
-  return { ...i, lease: i.lease.toString(16), modRevision: String(i.modRevision) };
+  return { ...i, lease: leaseHex(i.lease), modRevision: String(i.modRevision) };
 }

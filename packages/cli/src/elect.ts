@@ -2,7 +2,7 @@
  * `etcdkit elect NAME [VALUE] [-- COMMAND]`: leads (or runs COMMAND while
  * leading) until Ctrl-C; `--listen` prints each leader instead.
  */
-import type { Etcd } from '@etcdkit/client';
+import { type Etcd, leaseHex } from '@etcdkit/client';
 import { Election, type Leadership, NotLeaderError } from '@etcdkit/election';
 import { type Io, type Parsed, seconds, status } from './command.js';
 import { UsageError } from './config.js';
@@ -27,7 +27,7 @@ export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
   const leadership = await new Election(session, name).campaign(proposal ?? `${process.pid}`, {
     signal: io.signal,
   });
-  const lease = leadership.lease.toString(16);
+  const lease = leaseHex(leadership.lease);
   status(p, io, `elected in ${name} (token ${leadership.token})`, {
     event: 'elected',
     name,
@@ -98,7 +98,7 @@ async function listen(etcd: Etcd<string>, name: string, p: Parsed, io: Io): Prom
               key: leader.key,
               value: leader.value,
               token: String(leader.token),
-              lease: leader.lease.toString(16),
+              lease: leaseHex(leader.lease),
               modRevision: String(leader.modRevision),
             })
           : leader.value,

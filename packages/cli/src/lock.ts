@@ -1,5 +1,5 @@
 /** `etcdkit lock NAME -- COMMAND`: runs COMMAND while holding a fenced lock. */
-import type { Etcd } from '@etcdkit/client';
+import { type Etcd, leaseHex } from '@etcdkit/client';
 import { LockNotHeldError, Mutex } from '@etcdkit/mutex';
 import { type Io, need, type Parsed, seconds, status } from './command.js';
 import { UsageError } from './config.js';
@@ -20,7 +20,7 @@ export async function lock(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numbe
   if (cannot) return cannot;
   await using session = await etcd.session({ ttl, signal: io.signal });
   await using held = await new Mutex(session, name!).lock({ signal: io.signal });
-  const lease = session.lease.toString(16);
+  const lease = leaseHex(session.lease);
   status(p, io, `locked ${name} (token ${held.token})`, {
     event: 'locked',
     name,

@@ -18,7 +18,7 @@ import type { Etcd } from './client.js';
 import type { Context } from './context.js';
 import { EtcdError, InvalidArgumentError, LeaseNotFoundError } from './errors.js';
 import type { KeepaliveHub } from './keepalive-hub.js';
-import { grant, keepalive, revoke } from './lease.js';
+import { grant, keepalive, leaseHex, revoke } from './lease.js';
 import { checkOptions, type LeaseId, optionSet, toLeaseId } from './options.js';
 import type { CallOptions } from './transport.js';
 
@@ -166,7 +166,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** The lease ID as etcd and etcdctl print it: lower-case hex. */
   get leaseHex(): string {
-    return this.lease.toString(16);
+    return leaseHex(this.lease);
   }
 
   /** Milliseconds of lease life still proven, by the monotonic clock. */
