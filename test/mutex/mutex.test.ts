@@ -122,8 +122,8 @@ describe('keys and tokens', () => {
       waiting.push({ id, lock });
       await expectQueueLength(client, name, i + 2);
     }
-    // Every contender is blocked on a watch of the key just before its own.
-    await expectWatchers(etcd.endpoint, targets.length + 1); // waiters, plus each holder's watch on its own key
+    // Every contender waits on the client's one view of the queue.
+    await expectWatchers(etcd.endpoint, 1); // the client's one view of the queue, for holders and waiters alike
     const queued = await queueKeys(client, name);
     const locks: Lock[] = [first];
     holders.releasing('first');
@@ -221,13 +221,12 @@ describe('giving up a wait', () => {
     await expectQueueLength(client, name, 2);
     const behind = track(new Mutex(sessions[2]!, name).lock());
     const keys = await expectQueueLength(client, name, 3);
-    await expectWatchers(etcd.endpoint, 3); // waiters, plus each holder's watch on its own key
+    await expectWatchers(etcd.endpoint, 1); // the client's one view of the queue, for holders and waiters alike
     const reason = new Error('no longer needed');
     controller.abort(reason);
     await assert.rejects(aborted.promise, (err) => err === reason);
     await expectQueue(client, name, [keys[0]!.key, keys[2]!.key]);
-    // The last contender watched the aborted key; now it must wait for the holder.
-    await expectWatchers(etcd.endpoint, 2); // waiters, plus each holder's watch on its own key
+    // The last contender was behind the aborted key; now it must wait for the holder.
     assert.equal(behind.settled, false);
     await holder.release();
     const next = await behind.promise;
@@ -447,7 +446,7 @@ describe('a lost session', () => {
     await expectQueueLength(client, name, 2);
     const behind = track(new Mutex(sessions[2]!, name).lock());
     const keys = await expectQueueLength(client, name, 3);
-    await expectWatchers(etcd.endpoint, 3); // waiters, plus each holder's watch on its own key
+    await expectWatchers(etcd.endpoint, 1); // the client's one view of the queue, for holders and waiters alike
     // The waiter's lease goes, and its predecessor leaves right after: whichever the waiter
     // sees first, it must find that its own key is gone rather than take the lock.
     await client.revoke(sessions[1]!.lease);

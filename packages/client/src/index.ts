@@ -97,10 +97,11 @@ export {
   type QueueEntry,
   queueKey,
   type Turn,
-  waitForDeletion,
-  waitForPredecessors,
+  type TurnOptions,
+  waitForLoss,
   waitForTurn,
 } from './queue.js';
+export { type QueueState, QueueView } from './queue-view.js';
 export {
   DEFAULT_SESSION_TTL,
   Session,

@@ -6,15 +6,15 @@
  * attached to its session's lease. It is created by a txn that compares
  * `create_revision == 0` and, in the same round trip, reads the oldest key
  * under the prefix: the head of the queue. Keys are ordered by create
- * revision. A contender waits only for the key created just before its own to
- * be deleted (fair FIFO, one wake-up per release), then looks again, since
- * that key may have been deleted while an older one still remains.
+ * revision. A contender holds its turn once no older key remains (fair FIFO);
+ * it learns so from the client's shared view of the queue (`QueueView`), one
+ * watch per client and prefix, whoever waits in it.
  */
-import type { Key } from './bytes.js';
 import type { Etcd } from './client.js';
 import type { KeyValue } from './key-value.js';
 import { leaseHex } from './lease.js';
 import { Compare, Op, type RangeOptions } from './ops.js';
+import { QueueView } from './queue-view.js';
 
 export interface QueueEntry<V> {
   /** The contender's key. */
@@ -81,102 +81,118 @@ export async function joinQueue<V>(
   };
 }
 
-/**
- * Resolves when `key`, seen at `revision`, is deleted (at once if it already
- * was after that revision). Only deletes are watched.
- *
- * The watch starts from "now", not from `revision + 1`: etcd serves a watch
- * that starts in the past from its "unsynced" group, caught up only every
- * 100 ms, so under contention every hand-off would wait for that loop. What
- * happened between `revision` and the watch shows in one read of the key
- * right after the watch exists: gone, or created anew after `revision`, means
- * it was deleted.
- */
-export async function waitForDeletion(
-  etcd: Etcd<unknown>,
-  key: Key,
-  revision: bigint,
-  options: { signal?: AbortSignal | undefined } = {},
-): Promise<void> {
-  const watchOptions = { filters: ['noPut' as const] };
-  await using watcher = await etcd.watch(
-    key,
-    options.signal ? { ...watchOptions, signal: options.signal } : watchOptions,
-  );
-  const now = await etcd.get(key, { signal: options.signal });
-  if (!now || now.createRevision > revision) return;
-  for await (const batch of watcher) {
-    if (batch.events.some((e) => e.type === 'delete')) return;
-  }
-  options.signal?.throwIfAborted();
-}
-
-/** Where a queue entry stands once nothing older is ahead of it. */
+/** Where a queue entry stands once its turn has come. */
 export interface Turn {
-  /** The store revision at which no older entry remained. */
+  /** The store revision at which its turn came. */
   revision: bigint;
   /** The entry's own key at that revision; undefined if it is gone (its lease ended, or someone deleted it). */
   own: KeyValue<unknown> | undefined;
 }
 
+export interface TurnOptions {
+  signal?: AbortSignal | undefined;
+  /**
+   * The prefix whose view is watched, when the entry's own key is not under
+   * `prefix` (a reader of an RWMutex waits for writers only). Default: `prefix`.
+   */
+  scope?: string | undefined;
+  /** How many older entries may remain (a semaphore's permits). Default: 1, none older. */
+  permits?: number | undefined;
+}
+
 /**
- * Waits until no key under `prefix` was created before `createRevision`, that
- * is until the entry `ownKey` is at the head of the queue, and returns its
- * own key as read in the same round trip: after the predecessor's delete
- * event, one read says both that nothing older remains and that the entry
- * still holds its place. A hand-off costs one event delivery and one round trip.
+ * Waits until fewer than `permits` keys under `prefix` were created before
+ * `createRevision` (with one permit: until the entry `ownKey` is at the head
+ * of the queue), or until the entry's own key is gone, and returns the own key
+ * as it was at that revision.
+ *
+ * It waits on the client's shared view of the queue (`QueueView`), so waiting
+ * costs no watch or read of its own. When the view says the turn has come,
+ * one read confirms it, at a revision at least as new as any the cluster has
+ * committed: the view may follow a member that lags, and a holder whose key
+ * was deleted from outside learns of it from that delete's event one round
+ * trip before its successor can act. A hand-off thus costs one event delivery
+ * and one round trip.
  */
 export async function waitForTurn(
   etcd: Etcd<unknown>,
   prefix: string,
-  ownKey: Key,
+  ownKey: string,
   createRevision: bigint,
-  options: { signal?: AbortSignal | undefined } = {},
+  options: TurnOptions = {},
 ): Promise<Turn> {
-  for (;;) {
-    const r = await etcd
-      .txn()
-      .success(
-        Op.readdir(prefix, {
-          sortTarget: 'createRevision',
-          sortOrder: 'descend',
-          limit: 1,
-          keysOnly: true,
-          maxCreateRevision: createRevision - 1n,
-        }),
-        Op.get(ownKey),
-      )
-      .commit({ signal: options.signal });
-    const [older, mine] = r.results;
-    const previous = older?.type === 'range' ? older.kvs[0] : undefined;
-    const own = mine?.type === 'range' ? mine.kvs[0] : undefined;
-    if (!previous || own?.createRevision !== createRevision) return { revision: r.revision, own };
-    await waitForDeletion(etcd, previous.keyBytes, r.revision, options);
+  const permits = options.permits ?? 1;
+  const view = QueueView.use(etcd, options.scope ?? prefix);
+  try {
+    for (;;) {
+      const turn = await view.until((state): Turn | undefined => {
+        // Until the view has seen the entry's own creation, it cannot judge it.
+        if (state.revision < createRevision) return undefined;
+        const own = state.get(ownKey);
+        if (own?.createRevision === createRevision) {
+          if (state.countOlder(createRevision, prefix, permits) >= permits) return undefined;
+        }
+        return { revision: state.revision, own };
+      }, options.signal);
+      if (!turn.own) return turn;
+      const confirmed = await readTurn(etcd, prefix, ownKey, createRevision, permits, options);
+      if (confirmed) return confirmed;
+    }
+  } finally {
+    view.release();
   }
 }
 
-/**
- * Waits until no key under `prefix` was created before `createRevision`, that
- * is until this entry is at the head of the queue. Returns the revision at
- * which that was seen.
- */
-export async function waitForPredecessors(
+/** One linearizable read of the keys ahead (up to `permits`) and of the own key; undefined while it must wait. */
+async function readTurn(
   etcd: Etcd<unknown>,
   prefix: string,
+  ownKey: string,
+  createRevision: bigint,
+  permits: number,
+  options: TurnOptions,
+): Promise<Turn | undefined> {
+  // etcd sorts and filters by revision before it applies `limit`: the oldest
+  // `permits` of the keys ahead come back, enough to count them against `permits`.
+  const r = await etcd
+    .txn()
+    .success(
+      Op.readdir(prefix, {
+        sortTarget: 'createRevision',
+        sortOrder: 'ascend',
+        limit: permits,
+        keysOnly: true,
+        maxCreateRevision: createRevision - 1n,
+      }),
+      Op.get(ownKey),
+    )
+    .commit({ signal: options.signal });
+  const [older, mine] = r.results;
+  const ahead = older?.type === 'range' ? older.kvs.length : 0;
+  const own = mine?.type === 'range' ? mine.kvs[0] : undefined;
+  if (own?.createRevision === createRevision && ahead >= permits) return undefined;
+  return { revision: r.revision, own };
+}
+
+/**
+ * Resolves when `key`, created at `createRevision`, is gone (deleted, or
+ * created anew) on the client's shared view of `scope`, with the revision at
+ * which it was seen gone. Holders of locks and leaderships learn of a loss so.
+ */
+export async function waitForLoss(
+  etcd: Etcd<unknown>,
+  scope: string,
+  key: string,
   createRevision: bigint,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<bigint> {
-  for (;;) {
-    const r = await etcd.readdir(prefix, {
-      sortTarget: 'createRevision',
-      sortOrder: 'descend',
-      limit: 1,
-      keysOnly: true,
-      maxCreateRevision: createRevision - 1n,
-      signal: options.signal,
-    });
-    const previous = r.kvs[0];
-    if (!previous) return r.revision;
-    await waitForDeletion(etcd, previous.keyBytes, r.revision, options);
+  const view = QueueView.use(etcd, scope);
+  try {
+    return await view.until((state) => {
+      if (state.revision < createRevision) return undefined;
+      return state.get(key)?.createRevision === createRevision ? undefined : state.revision;
+    }, options.signal);
+  } finally {
+    view.release();
   }
 }

@@ -164,12 +164,11 @@ export class Election {
     // Waiting also ends when the lease is lost: a key without a lease leads nothing.
     const wait = signal ? AbortSignal.any([signal, session.signal]) : session.signal;
     let token: bigint;
-    let seen: { kv: KeyValue<unknown> | undefined; revision: bigint };
+    let own: KeyValue<unknown> | undefined;
     try {
       token = await this.#join(session, key, bytes, wait);
-      // One read after the predecessor's delete says both "nothing older" and "still mine".
-      const turn = await waitForTurn(this.#client, this.prefix, key, token, { signal: wait });
-      seen = { kv: turn.own, revision: turn.revision };
+      // The predecessor's delete, as the shared view sees it, says both "nothing older" and "still mine".
+      ({ own } = await waitForTurn(this.#client, this.prefix, key, token, { signal: wait }));
     } catch (err) {
       // As Go's campaign resigns on cancel, and more: a campaign that did not
       // win leaves no candidate behind, or it would lead with nobody acting.
@@ -178,7 +177,7 @@ export class Election {
       throw wait.aborted ? wait.reason : err;
     }
     // The lease may have expired while waiting, taking the key with it.
-    if (seen.kv?.createRevision !== token) {
+    if (own?.createRevision !== token) {
       if (!session.alive) throw session.signal.reason;
       throw new NotLeaderError(`${key} was deleted while it waited to lead ${this.name}`);
     }
@@ -191,7 +190,7 @@ export class Election {
       session,
       key,
       token,
-      revision: seen.revision,
+      prefix: this.prefix,
       onEnd: release,
     });
   }
@@ -264,7 +263,7 @@ export class Election {
         session,
         key,
         token: kv.createRevision,
-        revision: r.revision,
+        prefix: this.prefix,
         onEnd: release,
       });
     } catch (err) {

@@ -5,20 +5,22 @@
  * How it works: leading means owning the oldest key under the election's
  * prefix. That ends when the session's lease is (or may be) lost, or when the
  * key is deleted by anyone: a resign, an expiry etcd saw first, an operator.
- * A watch on the key (deletes only), from the revision at which the key was
- * last seen leading, catches the latter, and the client's watcher resumes it
- * after reconnects without a gap. Every write of the leader (proclaim, resign,
+ * The client's shared view of the election's prefix (`QueueView`, the one
+ * watch that also told the candidate its turn had come) catches the latter as
+ * soon as the delete's event arrives, and its watcher resumes after
+ * reconnects without a gap. Every write of the leader (proclaim, resign,
  * and the caller's writes guarded by `guard()`) compares the key's create
  * revision with the token, so a replica that only believes it leads changes
  * nothing.
  */
 import {
   type CallOptions,
+  ClientClosedError,
   Compare,
   type Etcd,
   Op,
   type Session,
-  WatchCompactedError,
+  waitForLoss,
 } from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
 import { NotLeaderError } from './errors.js';
@@ -39,8 +41,8 @@ export interface LeadershipInit {
   session: Session;
   key: string;
   token: bigint;
-  /** The revision at which the key was seen leading; it is watched from the next. */
-  revision: bigint;
+  /** The election's prefix, whose shared view follows the key. */
+  prefix: string;
   /** Called once when leading ends, however it ends. */
   onEnd: () => void;
 }
@@ -87,7 +89,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     init.session.signal.addEventListener('abort', this.#onSessionLost, { once: true });
     init.session.on('suspended', this.#onSuspended);
     init.session.on('resumed', this.#onResumed);
-    void this.#watchKey(init.revision + 1n);
+    void this.#watchKey(init.prefix);
   }
 
   /** Aborts when leading ends: session lost, key deleted, or resigned. */
@@ -182,46 +184,16 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     });
   }
 
-  /** Watches the key for deletes until leading ends. */
-  async #watchKey(from: bigint): Promise<void> {
+  /** Follows the key on the client's shared view of the election until leading ends. */
+  async #watchKey(prefix: string): Promise<void> {
     const signal = this.#stopWatch.signal;
-    for (let start = from; ; ) {
-      try {
-        await using watcher = await this.#client.watch(this.key, {
-          startRevision: start,
-          filters: ['noPut'],
-          signal,
-        });
-        for await (const batch of watcher) {
-          if (batch.events.some((e) => e.type === 'delete')) {
-            this.#lose(new NotLeaderError(`${this.key} (token ${this.token}) was deleted`));
-            return;
-          }
-        }
-        if (signal.aborted) return;
-        this.#lose(new NotLeaderError(`the watch on ${this.key} ended (was the client closed?)`));
-        return;
-      } catch (err) {
-        if (signal.aborted) return;
-        if (!(err instanceof WatchCompactedError)) {
-          this.#lose(new NotLeaderError(`${this.key} can no longer be watched`, { cause: err }));
-          return;
-        }
-        // Deletes in the compacted span are gone from history: look at the key itself.
-        try {
-          const r = await this.#client.txn().success(Op.get(this.key)).commit({ signal });
-          const kv = r.results[0]?.type === 'range' ? r.results[0].kvs[0] : undefined;
-          if (kv?.createRevision !== this.token) {
-            this.#lose(new NotLeaderError(`${this.key} (token ${this.token}) was deleted`));
-            return;
-          }
-          start = r.revision + 1n;
-        } catch (readErr) {
-          if (!signal.aborted)
-            this.#lose(new NotLeaderError(`${this.key} cannot be read`, { cause: readErr }));
-          return;
-        }
-      }
+    try {
+      await waitForLoss(this.#client, prefix, this.key, this.token, { signal });
+      this.#lose(new NotLeaderError(`${this.key} (token ${this.token}) was deleted`));
+    } catch (err) {
+      // A closed client closes the session too, which ends leading without a loss.
+      if (signal.aborted || err instanceof ClientClosedError) return;
+      this.#lose(new NotLeaderError(`${this.key} can no longer be watched`, { cause: err }));
     }
   }
 

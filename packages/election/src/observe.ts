@@ -1,15 +1,17 @@
 /**
  * `observeLeader`: every change of an election's leader, in order.
  *
- * How it works: the prefix is read whole at one revision R, then watched
- * from R + 1. The candidates are kept by key; after the events of each
+ * How it works: the prefix is watched from "now", then read whole at one
+ * revision R; events up to R are in the read, later ones are applied. (A
+ * watch from R + 1 would start in the past, where etcd catches it up only
+ * every 100 ms.) The candidates are kept by key; after the events of each
  * revision are applied, the oldest candidate is the leader, and a new leader
  * or a new value of the leader is yielded. Go's `Observe` watches only the
  * current leader and, when it goes, reads whoever is oldest then, which skips
  * a leader that came and went in between; watching the whole prefix sees
  * every revision, so none is skipped. The client's watcher resumes after a
  * reconnect from where it stopped (nothing lost, nothing twice); after a
- * compaction the prefix is read again and only a change is yielded.
+ * compaction it is watched and read again, and only a change is yielded.
  */
 import { type Etcd, type KeyValue, WatchCompactedError, type WatchEvent } from '@etcdkit/client';
 import { type LeaderInfo, toLeaderInfo } from './leader-info.js';
@@ -42,21 +44,21 @@ export async function* observeLeader(
     return r.revision;
   };
 
-  let revision = await list();
   for (;;) {
-    const leader = changed();
-    if (leader) yield toLeaderInfo(leader);
     try {
-      await using watcher = await client.watchdir(prefix, {
-        startRevision: revision + 1n,
-        ...(signal ? { signal } : {}),
-      });
+      // Watched from "now", then read: a watch that starts at a past revision is caught
+      // up by etcd only every 100 ms, while this one delivers each change as it happens.
+      await using watcher = await client.watchdir(prefix, signal ? { signal } : {});
+      const listed = await list();
+      const leader = changed();
+      if (leader) yield toLeaderInfo(leader);
       for await (const batch of watcher) {
         for (const group of byRevision(batch.events)) {
+          // The read already holds what happened up to its revision.
+          if (group[0]!.kv.modRevision <= listed) continue;
           for (const event of group) {
             if (event.type === 'delete') candidates.delete(mapKey(event.kv));
             else candidates.set(mapKey(event.kv), event.kv);
-            revision = event.kv.modRevision;
           }
           const next = changed();
           if (next) yield toLeaderInfo(next);
@@ -66,7 +68,6 @@ export async function* observeLeader(
       return;
     } catch (err) {
       if (!(err instanceof WatchCompactedError)) throw err;
-      revision = await list();
     }
   }
 }

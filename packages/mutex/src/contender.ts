@@ -173,8 +173,16 @@ export async function joinAs(
   }
 }
 
+/** Where a contender queues: its own key's prefix, and the prefix of the whole lock. */
+export interface Place {
+  /** The prefix of the contender's key. */
+  own: string;
+  /** The prefix the client's shared queue view watches: the whole lock (`name/`). */
+  scope: string;
+}
+
 /**
- * Joins the queue under `own` and waits for the turn, the flow every
+ * Joins the queue under `place.own` and waits for the turn, the flow every
  * primitive shares. `turn` looks at the join's result: it returns nothing
  * when the contender holds at once, a wait to run otherwise, or throws (as
  * tryLock does). Every step runs under the caller's signal and timeout, so
@@ -183,12 +191,12 @@ export async function joinAs(
  */
 export async function acquire(
   target: LockTarget,
-  own: string,
+  place: Place,
   options: AcquireOptions,
   turn: (
     session: Session,
     entry: QueueEntry<unknown>,
-  ) => ((signal: AbortSignal) => Promise<Turn | undefined>) | undefined,
+  ) => ((signal: AbortSignal) => Promise<Turn>) | undefined,
 ): Promise<Lock> {
   const giveUp = giveUpSignal(
     options,
@@ -197,21 +205,19 @@ export async function acquire(
   try {
     giveUp.signal.throwIfAborted();
     const session = await resolveSession(target, giveUp.signal);
-    const claim = claimKey(session, own);
+    const claim = claimKey(session, place.own);
     // Waiting also ends when the lease is lost: a key without a lease holds nothing.
     const signal = AbortSignal.any([giveUp.signal, session.signal]);
     let token: bigint | undefined;
     try {
-      const entry = await joinAs(session, own, claim.key, signal);
+      const entry = await joinAs(session, place.own, claim.key, signal);
       token = entry.createRevision;
       const wait = turn(session, entry);
       if (wait) {
-        // A wait that read the own key with its last look needs no further read.
         const turn = await wait(signal);
-        const own = turn ? turn.own : await session.client.get(claim.key, { signal });
-        confirmHeld(session, claim.key, token, own);
+        confirmHeld(session, claim.key, token, turn.own);
       }
-      return new Lock(session, claim, token);
+      return new Lock(session, claim, token, place.scope);
     } catch (err) {
       // The key stays claimed until it is gone, so no later contender here reuses it meanwhile.
       void leaveQueue(session, claim.key, token).finally(() => claim.free());

@@ -3,14 +3,22 @@
  * aborts when it is lost, and the way to give it back.
  *
  * How loss is noticed: the session's signal aborts when its lease is lost or
- * may be; and, as an election's leadership does, the lock watches its own key
- * from the moment it is held, so a delete from outside (an operator's
- * `etcdctl del`, a revoked lease) aborts `signal` within one round trip of the
- * event. The watch starts from "now" and is followed by one read of the key,
- * which covers anything that happened before the watch existed.
+ * may be; and, as an election's leadership does, the lock follows its own key
+ * from the moment it is held, on the client's shared view of the queue (the
+ * one watch that also told it its turn had come), so a delete from outside (an
+ * operator's `etcdctl del`, a revoked lease) aborts `signal` as soon as the
+ * event arrives, when the next contender learns of it too.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Compare, EtcdError, keepTrying, Op, type Session } from '@etcdkit/client';
+import {
+  ClientClosedError,
+  Compare,
+  EtcdError,
+  keepTrying,
+  Op,
+  type Session,
+  waitForLoss,
+} from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
 import type { Claim } from './contender.js';
 import { LockLostError, LockNotHeldError } from './errors.js';
@@ -24,7 +32,7 @@ export interface LockEvents {
   lost: [error: Error];
 }
 
-/** Pause before watching the key again after its watch failed (a reconnect that could not resume). */
+/** Pause before following the key again after the view's watch failed (a reconnect that could not resume). */
 const REWATCH_PAUSE_MS = 200;
 
 const RELEASE_RESENDS = 3;
@@ -52,7 +60,7 @@ export class Lock extends EventEmitter<LockEvents> {
   #maybeDeleted = false;
 
   /** @internal */
-  constructor(session: Session, claim: Claim, token: bigint) {
+  constructor(session: Session, claim: Claim, token: bigint, scope: string) {
     super();
     this.session = session;
     this.key = claim.key;
@@ -62,7 +70,7 @@ export class Lock extends EventEmitter<LockEvents> {
     session.on('suspended', this.#onSuspended);
     session.on('resumed', this.#onResumed);
     this.#signal.addEventListener('abort', () => this.#ended(), { once: true });
-    void this.#watchKey();
+    void this.#watchKey(scope);
   }
 
   /** Whether the session's keepalive is overdue right now (see `suspended`). */
@@ -78,23 +86,15 @@ export class Lock extends EventEmitter<LockEvents> {
     this.emit('lost', this.#signal.reason as Error);
   }
 
-  /** Watches the own key until the lock ends; a delete or a new key under the same name ends it. */
-  async #watchKey(): Promise<void> {
+  /** Follows the own key until the lock ends; a delete or a new key under the same name ends it. */
+  async #watchKey(scope: string): Promise<void> {
     const signal = this.#signal;
-    const client = this.session.client;
     while (!signal.aborted) {
       try {
-        await using watcher = await client.watch(this.key, { signal });
-        // Anything before the watch existed shows in the key itself.
-        const kv = await client.get(this.key, { signal });
-        if (kv?.createRevision !== this.token) return this.#lose();
-        for await (const batch of watcher) {
-          if (batch.events.some((e) => e.type === 'delete' || e.kv.createRevision !== this.token))
-            return this.#lose();
-        }
-        if (signal.aborted || watcher.endReason === 'closed') return;
-      } catch {
-        if (signal.aborted) return;
+        await waitForLoss(this.session.client, scope, this.key, this.token, { signal });
+        return this.#lose();
+      } catch (err) {
+        if (signal.aborted || err instanceof ClientClosedError) return;
         await sleep(REWATCH_PAUSE_MS, undefined, { signal }).catch(() => undefined);
       }
     }

@@ -56,7 +56,8 @@ export class Mutex {
   }
 
   async #acquire(options: AcquireOptions, tryOnly: boolean): Promise<Lock> {
-    const lock = await acquire(this.#target, this.#prefix, options, (session, entry) => {
+    const place = { own: this.#prefix, scope: this.#prefix };
+    const lock = await acquire(this.#target, place, options, (session, entry) => {
       if (entry.head?.createRevision === entry.createRevision) return undefined;
       if (tryOnly) {
         throw new LockTakenError(

@@ -44,12 +44,13 @@ export class RWMutex {
 
   /** Joins under `own`, then waits until nothing older remains under `blockers`. */
   #acquire(own: string, blockers: string, options: AcquireOptions): Promise<Lock> {
+    const scope = this.#prefix;
     return acquire(
       this.#target,
-      own,
+      { own, scope },
       options,
       (session, entry) => (signal) =>
-        waitForTurn(session.client, blockers, entry.key, entry.createRevision, { signal }),
+        waitForTurn(session.client, blockers, entry.key, entry.createRevision, { signal, scope }),
     );
   }
 }

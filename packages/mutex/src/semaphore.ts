@@ -4,11 +4,11 @@
  *
  * How it works: contenders queue under `<name>/` by create revision, as for
  * Mutex. A contender holds a permit while fewer than `permits` keys older than
- * its own remain. Otherwise it watches the prefix for deletions (any holder
- * may leave first) and counts again. Every holder's token is its key's
+ * its own remain, counted on the client's shared view of the queue after each
+ * change (any holder may leave first). Every holder's token is its key's
  * create revision.
  */
-import { type Etcd, InvalidArgumentError } from '@etcdkit/client';
+import { InvalidArgumentError, waitForTurn } from '@etcdkit/client';
 import {
   type AcquireOptions,
   acquire,
@@ -41,42 +41,16 @@ export class Semaphore {
   /** Waits in line for a permit. */
   async acquire(options: AcquireOptions = {}): Promise<Lock> {
     checkAcquireOptions('acquire', options);
+    const prefix = this.#prefix;
     return acquire(
       this.#target,
-      this.#prefix,
+      { own: prefix, scope: prefix },
       options,
       (session, entry) => (signal) =>
-        this.#waitForPermit(session.client, entry.createRevision, signal),
-    );
-  }
-
-  /** Resolves once fewer than `permits` keys are ahead; it reads no own key (undefined turn). */
-  async #waitForPermit(etcd: Etcd<unknown>, mine: bigint, signal: AbortSignal): Promise<undefined> {
-    // etcd applies revision filters after counting, so count the keys themselves
-    // (it also applies `limit` after filtering once a filter is set).
-    const blocked = async () =>
-      (
-        await etcd.readdir(this.#prefix, {
-          keysOnly: true,
-          maxCreateRevision: mine - 1n,
-          sortTarget: 'createRevision',
-          sortOrder: 'ascend',
-          limit: this.permits,
+        waitForTurn(session.client, prefix, entry.key, entry.createRevision, {
           signal,
-        })
-      ).kvs.length >= this.permits;
-    if (!(await blocked())) return undefined;
-    // Watched from "now", not from the read's revision + 1: a watch that starts in
-    // the past is caught up by etcd only every 100 ms. A read after the watch
-    // exists shows whatever happened before it.
-    await using watcher = await etcd.watchdir(this.#prefix, { filters: ['noPut'], signal });
-    const iterator = watcher[Symbol.asyncIterator]();
-    while (await blocked()) {
-      const next = await iterator.next();
-      if (next.done) {
-        signal.throwIfAborted();
-        return undefined;
-      }
-    }
+          permits: this.permits,
+        }),
+    );
   }
 }
