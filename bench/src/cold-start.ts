@@ -19,7 +19,7 @@
  * compilation). Without GNU time the peak is the one at the `exit` event.
  * Ratios are paired: within a round, then the median over the rounds.
  */
-import { spawn } from 'node:child_process';
+import { type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,11 +111,11 @@ async function runOnce(
   const rssFile = join(scratch, `${program}-${round}.rss`);
   const timed = existsSync(GNU_TIME);
   const started = performance.now();
+  // A process group of its own, so that a hung program under GNU time is killed with it.
+  const options: SpawnOptions = { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true };
   const child = timed
-    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile, bin, ...args], {
-        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      })
-    : spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile, bin, ...args], options)
+    : spawn(bin, args, options);
   let stderr = '';
   let reported = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -124,7 +124,9 @@ async function runOnce(
   (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
     reported += chunk.toString();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), PROCESS_TIMEOUT_MS);
+  const timer = setTimeout(() => {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  }, PROCESS_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (c) => resolve(c));
