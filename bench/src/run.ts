@@ -16,6 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from '@etcdkit/client';
 import { type EtcdCluster, startEtcd } from '@etcdkit/harness';
+import {
+  type ColdStartRun,
+  coldStartRatioTable,
+  coldStartTable,
+  runColdStart,
+} from './cold-start.js';
 import { processCpuMicros } from './cpu-time.js';
 import { IMPLEMENTATIONS, type Implementation } from './protocol.js';
 import {
@@ -59,14 +65,18 @@ const QUICK: Settings = {
   sliceMs: 300,
   disturbanceBudgetMs: 5000,
 };
+/** Rounds of fresh processes in the cold-start workload (cold-start.ts). */
+const COLD_START_ROUNDS = { full: 10, quick: 2 };
+const COLD_START = 'cold-start';
 const USAGE = `usage: node bench/dist/run.js [options] [workload...]
 
   workload          names or parts of names to run (default: all):
-                    ${WORKLOADS.map((w) => w.name).join(', ')}
-  --quick           one short slice of each, to check that everything works
+                    ${[...WORKLOADS.map((w) => w.name), COLD_START].join(', ')}
+  --quick           one short slice of each (${COLD_START}: ${COLD_START_ROUNDS.quick} rounds), to check that everything works
   --slices <n>      measured slices per implementation (default ${FULL.slices})
   --slice-ms <ms>   length of a slice (default ${FULL.sliceMs})
-  --only <impls>    comma-separated implementations (default: ${IMPLEMENTATIONS.join(',')})
+  --only <impls>    comma-separated implementations (default: ${IMPLEMENTATIONS.join(',')});
+                    ${COLD_START} always runs all of its programs
   --tmpfs           keep etcd's data on /dev/shm, not on disk (the default temporary directory)
   --cpu-prof <impls>
                     write CPU profiles of the measured slices of these implementations
@@ -78,6 +88,8 @@ const USAGE = `usage: node bench/dist/run.js [options] [workload...]
 interface Options {
   settings: Settings;
   workloads: Workload[];
+  /** Rounds of the cold-start workload; 0 when it is not selected. */
+  coldStartRounds: number;
   implementations: Implementation[];
   tmpfs: boolean;
   cpuProf: Implementation[];
@@ -122,14 +134,21 @@ function parseOptions(argv: string[]): Options {
   const settings = { ...(values.quick ? QUICK : FULL) };
   settings.slices = wholeNumber(values.slices, '--slices') ?? settings.slices;
   settings.sliceMs = wholeNumber(values['slice-ms'], '--slice-ms') ?? settings.sliceMs;
-  const workloads = WORKLOADS.filter(
-    (w) => positionals.length === 0 || positionals.some((p) => w.name.includes(p)),
-  );
-  if (workloads.length === 0) throw new Error(`no workload matches ${positionals.join(' ')}`);
+  const selected = (name: string) =>
+    positionals.length === 0 || positionals.some((p) => name.includes(p));
+  const workloads = WORKLOADS.filter((w) => selected(w.name));
+  const coldStartRounds = selected(COLD_START)
+    ? values.quick
+      ? COLD_START_ROUNDS.quick
+      : COLD_START_ROUNDS.full
+    : 0;
+  if (workloads.length === 0 && coldStartRounds === 0)
+    throw new Error(`no workload matches ${positionals.join(' ')}`);
   const implementations = implementationList(values.only) ?? [...IMPLEMENTATIONS];
   return {
     settings,
     workloads,
+    coldStartRounds,
     implementations,
     tmpfs: values.tmpfs,
     cpuProf: implementationList(values['cpu-prof']) ?? [],
@@ -211,7 +230,15 @@ function describeRun(
       `slices, ± is (max − min) / median of ops/s, p50/p99 are over all measured operations`,
     `Load from other processes during the slices: median ${Math.round(median(load) * 100)}%, ` +
       `max ${Math.round(Math.max(0, ...load) * 100)}% of the machine`,
-    `Workloads: ${options.workloads.map((w) => `${w.name} = ${w.title}`).join('; ')}`,
+    `Workloads: ${[
+      ...options.workloads.map((w) => `${w.name} = ${w.title}`),
+      ...(options.coldStartRounds > 0
+        ? [
+            `${COLD_START} = fresh processes that import, put one key, close and exit, ` +
+              `${options.coldStartRounds} interleaved rounds`,
+          ]
+        : []),
+    ].join('; ')}`,
     `Run time: ${Math.round(seconds)} s`,
   ];
 }
@@ -234,6 +261,7 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   const finals: Final[] = [];
   const failures: string[] = [];
+  let coldStart: ColdStartRun[] = [];
   try {
     const server = await admin.version();
     const idle = await idleCpu(cluster.members[0]!.pid!);
@@ -257,6 +285,13 @@ async function main(): Promise<void> {
       finals.push(...run.finals);
       failures.push(...run.failures);
     }
+    if (options.coldStartRounds > 0) {
+      try {
+        coldStart = await runColdStart(cluster.endpoint, { rounds: options.coldStartRounds });
+      } catch (err) {
+        failures.push(`${COLD_START}: ${(err as Error).message}`);
+      }
+    }
 
     const rows: WorkloadRow[] = options.workloads.map((w) => {
       const byImplementation: WorkloadRow['byImplementation'] = {};
@@ -271,12 +306,23 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const lines = describeRun(options, server.server, dataOn, idle, samples, seconds);
     lines.splice(5, 0, describeDisturbance(runOptions.disturbance));
+    // Slices, their load and their disturbance say nothing of a run of cold starts alone.
+    if (rows.length === 0) lines.splice(3, 3);
     console.log(`${lines.join('  \n')}\n`);
-    console.log(`${figuresTable(rows)}\n`);
-    console.log(`${ratioTable(rows)}\n`);
+    if (rows.length > 0) {
+      console.log(`${figuresTable(rows)}\n`);
+      console.log(`${ratioTable(rows)}\n`);
+    }
+    if (coldStart.length > 0) {
+      console.log(`${coldStartTable(coldStart)}\n`);
+      console.log(`${coldStartRatioTable(coldStart)}\n`);
+    }
     if (options.cpuProf.length > 0) console.log(`CPU profiles are in ${PROFILES}`);
     if (options.json) {
-      writeFileSync(options.json, `${JSON.stringify({ lines, samples, finals }, null, 2)}\n`);
+      writeFileSync(
+        options.json,
+        `${JSON.stringify({ lines, samples, finals, coldStart }, null, 2)}\n`,
+      );
     }
     for (const f of failures) console.log(`FAILED ${f}`);
   } finally {

@@ -83,7 +83,7 @@ export function pairedRatio(
   return median(ratios.filter(Number.isFinite));
 }
 
-function markdown(header: string[], rows: string[][], rightFrom: number): string {
+export function markdown(header: string[], rows: string[][], rightFrom: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const cell = (c: string, i: number) =>
     i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!);
@@ -93,8 +93,8 @@ function markdown(header: string[], rows: string[][], rightFrom: number): string
 }
 
 const whole = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
-const ms = (n: number) => (!Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
-const times = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '—');
+export const ms = (n: number) => (!Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+export const times = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '—');
 
 /** Absolute figures: one line per workload and implementation. */
 export function figuresTable(rows: readonly WorkloadRow[]): string {

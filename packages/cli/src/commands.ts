@@ -1,15 +1,12 @@
 /**
- * The commands. Each takes its parsed arguments and an output sink, and
- * resolves with the process exit code. Values are read and written as text.
+ * The commands on keys, values and leases, which need nothing but the client.
+ * Each takes its parsed arguments and an output sink, and resolves with the
+ * process exit code. Values are read and written as text.
  */
 import { type Etcd, type KeyValue, leaseHex } from '@etcdkit/client';
-import { Registry, type ServiceInstance } from '@etcdkit/registry';
 import { type Io, need, type Parsed, seconds } from './command.js';
 import { UsageError } from './config.js';
 import { readValue } from './read-value.js';
-
-export { elect } from './elect.js';
-export { lock } from './lock.js';
 
 function show(kv: KeyValue<string>, json: boolean): string {
   if (!json) return `${kv.key}\n${kv.value}`;
@@ -108,53 +105,6 @@ export async function watch(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
   return 0;
 }
 
-export async function services(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
-  const [sub, service] = p.positionals;
-  const registry = new Registry(
-    etcd,
-    p.values['registry-prefix'] ? { prefix: String(p.values['registry-prefix']) } : {},
-  );
-  try {
-    if (sub === 'ls' && !service) {
-      for (const name of await registry.services({ signal: io.signal }))
-        io.out(p.values.json ? JSON.stringify({ service: name }) : name);
-      return 0;
-    }
-    if (sub === 'ls' && service) {
-      for (const i of await registry.instances(service, { signal: io.signal })) {
-        io.out(
-          p.values.json
-            ? JSON.stringify(instanceJson(i))
-            : `${i.id}\t${i.host}\t${i.status}\tweight=${i.weight}${i.zone ? `\tzone=${i.zone}` : ''}`,
-        );
-      }
-      return 0;
-    }
-    if (sub === 'watch' && service) {
-      await using set = await registry.discover(service, { signal: io.signal });
-      try {
-        for await (const change of set.changes({ initial: true })) {
-          const i = change.instance;
-          io.out(
-            p.values.json
-              ? JSON.stringify({ type: change.type, ...instanceJson(i) })
-              : `${change.type}\t${i.id}\t${i.host}\t${i.status}`,
-          );
-          if (io.signal.aborted) break;
-        }
-      } catch (err) {
-        if (!io.signal.aborted) throw err;
-      }
-      return 0;
-    }
-    throw new UsageError(
-      'usage: etcdkit services ls [SERVICE] [--json] | etcdkit services watch SERVICE [--json]',
-    );
-  } finally {
-    await registry.close();
-  }
-}
-
 export async function lease(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
   const [sub, id] = p.positionals;
   if (sub === 'ls' && !id) {
@@ -184,9 +134,4 @@ export async function lease(etcd: Etcd<string>, p: Parsed, io: Io): Promise<numb
     return 0;
   }
   throw new UsageError('usage: etcdkit lease ls [--json] | etcdkit lease ttl ID [--keys] [--json]');
-}
-
-/** A service instance as JSON: IDs and revisions as strings, as everywhere in `--json`. */
-function instanceJson(i: ServiceInstance) {
-  return { ...i, lease: leaseHex(i.lease), modRevision: String(i.modRevision) };
 }

@@ -7,11 +7,8 @@ import { Election, type Leadership, NotLeaderError } from '@etcdkit/election';
 import { type Io, type Parsed, seconds, status } from './command.js';
 import { UsageError } from './config.js';
 import { EXIT_LOST } from './exit.js';
-import { DEFAULT_HOLD_TTL_SECONDS } from './lock.js';
-import { cannotRun, DEFAULT_GRACE_SECONDS, supervise } from './supervise.js';
-
-export const ELECT_USAGE =
-  'elect NAME [VALUE] [--ttl SECONDS] [--grace SECONDS] [--json] [-- COMMAND [ARGS...]] | elect NAME --listen [--json]';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_HOLD_TTL_SECONDS, ELECT_USAGE } from './holds.js';
+import { cannotRun, supervise } from './supervise.js';
 
 export async function elect(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
   const [name, proposal] = p.positionals;

@@ -3,13 +3,8 @@ import { type Etcd, leaseHex } from '@etcdkit/client';
 import { LockNotHeldError, Mutex } from '@etcdkit/mutex';
 import { type Io, need, type Parsed, seconds, status } from './command.js';
 import { UsageError } from './config.js';
-import { cannotRun, DEFAULT_GRACE_SECONDS, supervise } from './supervise.js';
-
-/** Lease TTL of `lock` and `elect`: how long a holder that vanished blocks the next one. */
-export const DEFAULT_HOLD_TTL_SECONDS = 10;
-
-export const LOCK_USAGE =
-  'lock NAME [--ttl SECONDS] [--grace SECONDS] [--json] -- COMMAND [ARGS...]';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_HOLD_TTL_SECONDS, LOCK_USAGE } from './holds.js';
+import { cannotRun, supervise } from './supervise.js';
 
 export async function lock(etcd: Etcd<string>, p: Parsed, io: Io): Promise<number> {
   const [name] = need(p, 1, `etcdkit ${LOCK_USAGE}`);

@@ -1,6 +1,20 @@
 #!/usr/bin/env node
+import { setFlagsFromString } from 'node:v8';
 import { Stopped } from './exit.js';
 import { run } from './run.js';
+
+// The client's HTTP library (undici) parses responses with llhttp compiled to
+// WebAssembly. V8 starts it on its baseline compiler (Liftoff) and, once a
+// function has run enough, recompiles it with its optimising compiler on a
+// background thread; llhttp's parser function gets there within the first
+// response. That compilation takes about 200 ms of CPU and 35 MB, and Node
+// waits for it before the process ends, which more than doubled the time of
+// `etcdkit put`. A command parses a few responses, where the baseline code
+// costs microseconds more each, so this process keeps WebAssembly on the
+// baseline compiler. It is set here, in the command's own process, not in
+// `run()`, which programs embed; it only concerns WebAssembly, and must be
+// set before the first connection compiles the parser.
+setFlagsFromString('--liftoff-only');
 
 const stop = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

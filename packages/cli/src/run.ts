@@ -3,16 +3,17 @@
  * 0 on success, 1 when the command failed (not found, unreachable cluster),
  * 2 for a mistake in the command line; `lock` and `elect` pass a child
  * command's own code through, or one of those listed in exit.ts.
+ *
+ * `lock`, `elect` and `services` are imported when they run, so that the
+ * other commands do not load the mutex, election and registry libraries.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EtcdError } from '@etcdkit/client';
 import type { Io, Parsed } from './command.js';
 import * as commands from './commands.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config.js';
-import { ELECT_USAGE } from './elect.js';
 import { EXIT_FAILED, EXIT_USAGE, stoppedExitCode } from './exit.js';
-import { LOCK_USAGE } from './lock.js';
-import { DEFAULT_GRACE_SECONDS } from './supervise.js';
+import { DEFAULT_GRACE_SECONDS, ELECT_USAGE, LOCK_USAGE } from './holds.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
 
@@ -62,21 +63,21 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   lock: {
-    run: commands.lock,
+    run: async (etcd, p, io) => (await import('./lock.js')).lock(etcd, p, io),
     usage: LOCK_USAGE,
     about:
       "run COMMAND while holding the lock NAME; it is stopped if the lock is lost (exit 75); COMMAND's exit code is returned",
     flags: hold,
   },
   elect: {
-    run: commands.elect,
+    run: async (etcd, p, io) => (await import('./elect.js')).elect(etcd, p, io),
     usage: ELECT_USAGE,
     about:
       'campaign in election NAME and lead until Ctrl-C (or run COMMAND while leading; exit 75 if leadership is lost); --listen prints each leader',
     flags: { listen: { type: 'boolean' }, ...hold },
   },
   services: {
-    run: commands.services,
+    run: async (etcd, p, io) => (await import('./services.js')).services(etcd, p, io),
     usage:
       'services ls [SERVICE] [--json] | services watch SERVICE [--json]  [--registry-prefix P]',
     about: 'list registered services or instances, or watch a service',

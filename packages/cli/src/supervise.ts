@@ -16,9 +16,6 @@ import { EXIT_CANNOT_RUN, EXIT_LOST, EXIT_NOT_FOUND, Stopped, signalExitCode } f
 import { findCommand } from './find-command.js';
 import { spawnTied } from './tied-child.js';
 
-/** Seconds between SIGTERM and SIGKILL: enough for a command to clean up, short next to a lease's TTL. */
-export const DEFAULT_GRACE_SECONDS = 5;
-
 /** What a command runs under. */
 export interface Held {
   /** `lock` or `leadership`, and its name, for messages. */
