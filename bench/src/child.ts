@@ -107,7 +107,15 @@ async function main(): Promise<void> {
   const orphaned = () => process.exit(1);
   process.on('disconnect', orphaned);
   const next = inbox();
-  const opened = await open(task, w, { implementation: task.implementation });
+  // Hand-offs are kept when they begin and end within a measured slice.
+  let measuredSince = Number.POSITIVE_INFINITY;
+  const handOffs: number[] = [];
+  const opened = await open(task, w, {
+    implementation: task.implementation,
+    handOff: (from, to) => {
+      if (from >= measuredSince) handOffs.push(to - from);
+    },
+  });
   let index = 0;
   const run = async (maxOps: number, budgetMs: number) => {
     const r = await drive(opened.op, {
@@ -135,7 +143,9 @@ async function main(): Promise<void> {
       continue;
     }
     const cpu = process.cpuUsage();
+    measuredSince = performance.now();
     const r = await run(task.sliceOps, task.sliceMs);
+    measuredSince = Number.POSITIVE_INFINITY;
     const used = process.cpuUsage(cpu);
     const result: SliceResult = {
       ops: r.ops,
@@ -164,6 +174,16 @@ async function main(): Promise<void> {
       p50Ms: quantile(all, 0.5),
       p99Ms: quantile(all, 0.99),
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      handOffs:
+        handOffs.length > 0
+          ? {
+              count: handOffs.length,
+              p50Ms: quantile(handOffs, 0.5),
+              p90Ms: quantile(handOffs, 0.9),
+              p99Ms: quantile(handOffs, 0.99),
+              maxMs: Math.max(...handOffs),
+            }
+          : undefined,
     },
   });
   process.off('disconnect', orphaned);

@@ -241,3 +241,13 @@ export function coldStartRatioTable(runs: readonly ColdStartRun[]): string {
   ]);
   return markdown(header, rows, 1);
 }
+
+/** One line for the table of before and now: the library's and the CLI's ratios to etcd3. */
+export function coldStartVsEtcd3(runs: readonly ColdStartRun[]): string {
+  const of = (a: ColdStartProgram) => {
+    const [wall] = pairedRatios(runs, a, 'etcd3', (r) => r.wallMs);
+    const [rss] = pairedRatios(runs, a, 'etcd3', (r) => r.peakRssMb);
+    return `${wall} wall, ${rss} peak RSS`;
+  };
+  return `library ${of('etcdkit')}; CLI ${of('etcdkit-cli')}`;
+}

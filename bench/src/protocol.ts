@@ -47,6 +47,17 @@ export interface FinalResult {
   p99Ms: number;
   /** Peak resident set size of the child over its whole life, bytes. */
   maxRssBytes: number;
+  /** The workload's own timings (lock hand-offs), over the measured slices, if it records any. */
+  handOffs?: Distribution | undefined;
+}
+
+/** Order statistics of a set of timings, ms. */
+export interface Distribution {
+  count: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 export type ChildMessage =

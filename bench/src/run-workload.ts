@@ -216,6 +216,7 @@ export async function runWorkload(
           p50Ms: result.p50Ms,
           p99Ms: result.p99Ms,
           maxRssMb: result.maxRssBytes / 2 ** 20,
+          handOffs: result.handOffs,
         });
         await child.exited(SLICE_SLACK_MS);
       } catch (err) {

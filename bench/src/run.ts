@@ -20,10 +20,12 @@ import {
   type ColdStartRun,
   coldStartRatioTable,
   coldStartTable,
+  coldStartVsEtcd3,
   runColdStart,
 } from './cold-start.js';
 import { processCpuMicros } from './cpu-time.js';
 import { IMPLEMENTATIONS, type Implementation } from './protocol.js';
+import { REFERENCE_LABEL, referenceTable } from './reference.js';
 import {
   type Disturbance,
   MAX_OTHER_LOAD,
@@ -36,6 +38,7 @@ import { median } from './stats.js';
 import {
   type Final,
   figuresTable,
+  handOffTable,
   ratioTable,
   type Sample,
   summarize,
@@ -312,11 +315,20 @@ async function main(): Promise<void> {
     if (rows.length > 0) {
       console.log(`${figuresTable(rows)}\n`);
       console.log(`${ratioTable(rows)}\n`);
+      const handOffs = handOffTable(finals);
+      if (handOffs)
+        console.log(`Lock hand-offs, from a release call to the next acquire:\n\n${handOffs}\n`);
     }
     if (coldStart.length > 0) {
       console.log(`${coldStartTable(coldStart)}\n`);
       console.log(`${coldStartRatioTable(coldStart)}\n`);
     }
+    const before = referenceTable(
+      samples,
+      finals,
+      coldStart.length > 0 ? coldStartVsEtcd3(coldStart) : undefined,
+    );
+    if (before) console.log(`Before and now; before is an ${REFERENCE_LABEL}:\n\n${before}\n`);
     if (options.cpuProf.length > 0) console.log(`CPU profiles are in ${PROFILES}`);
     if (options.json) {
       writeFileSync(

@@ -8,7 +8,7 @@
  * median over the rounds of the ratio within each round, not the ratio of two
  * medians taken at different times.
  */
-import { IMPLEMENTATIONS, type Implementation } from './protocol.js';
+import { type Distribution, IMPLEMENTATIONS, type Implementation } from './protocol.js';
 import { median, spread } from './stats.js';
 
 /** One measured slice, with the server CPU the runner measured around it. */
@@ -32,6 +32,8 @@ export interface Final {
   p50Ms: number;
   p99Ms: number;
   maxRssMb: number;
+  /** Lock hand-off times over the measured slices, for workloads that record them. */
+  handOffs?: Distribution | undefined;
 }
 
 export interface Summary {
@@ -67,20 +69,27 @@ export function summarize(samples: readonly Sample[], final: Final | undefined):
   };
 }
 
-/** Median over the rounds of `pick(a) / pick(b)` within each round; NaN without a shared round. */
-export function pairedRatio(
+/** `pick(a) / pick(b)` within each round that has both. */
+export function pairedRatios(
   samples: readonly Sample[],
   a: Implementation,
   b: Implementation,
   pick: (s: Sample) => number,
-): number {
+): number[] {
   const ratios: number[] = [];
   for (const sa of samples) {
     if (sa.implementation !== a) continue;
     const sb = samples.find((s) => s.implementation === b && s.round === sa.round);
     if (sb) ratios.push(pick(sa) / pick(sb));
   }
-  return median(ratios.filter(Number.isFinite));
+  return ratios.filter(Number.isFinite);
+}
+
+/** A paired ratio and the spread of its rounds, (max − min) / median: `0.87× ±9%`. */
+export function timesWithSpread(ratios: readonly number[]): string {
+  if (ratios.length === 0) return '—';
+  const m = median(ratios);
+  return ratios.length < 2 ? times(m) : `${times(m)} ±${Math.round(spread(ratios) * 100)}%`;
 }
 
 export function markdown(header: string[], rows: string[][], rightFrom: number): string {
@@ -137,7 +146,8 @@ export function figuresTable(rows: readonly WorkloadRow[]): string {
 /**
  * etcdkit against etcd3 and against the raw loop. For ops/s above 1 is better;
  * for latency, CPU and memory below 1 is better. p99 and RSS are ratios of the
- * whole-run figures; the others are paired by round.
+ * whole-run figures; the others are paired by round, with the spread of the
+ * rounds' ratios.
  */
 export function ratioTable(rows: readonly WorkloadRow[]): string {
   const header = [
@@ -154,7 +164,7 @@ export function ratioTable(rows: readonly WorkloadRow[]): string {
   ];
   const out = rows.map((row) => {
     const paired = (b: Implementation, pick: (s: Sample) => number) =>
-      times(pairedRatio(row.samples, 'etcdkit', b, pick));
+      timesWithSpread(pairedRatios(row.samples, 'etcdkit', b, pick));
     const whole = (b: Implementation, pick: (s: Summary) => number) => {
       const k = row.byImplementation.etcdkit;
       const o = row.byImplementation[b];
@@ -174,4 +184,24 @@ export function ratioTable(rows: readonly WorkloadRow[]): string {
     ];
   });
   return markdown(header, out, 1);
+}
+
+/** Lock hand-offs: from one holder's release call to the next holder's acquire, per implementation. */
+export function handOffTable(finals: readonly Final[]): string | undefined {
+  const rows = finals.filter((f) => f.handOffs);
+  if (rows.length === 0) return undefined;
+  const header = ['workload', 'impl', 'hand-offs', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'];
+  const out = rows.map((f) => {
+    const d = f.handOffs!;
+    return [
+      f.workload,
+      f.implementation,
+      whole(d.count),
+      ms(d.p50Ms),
+      ms(d.p90Ms),
+      ms(d.p99Ms),
+      ms(d.maxMs),
+    ];
+  });
+  return markdown(header, out, 2);
 }

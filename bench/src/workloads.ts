@@ -22,6 +22,11 @@ export type Operation = (i: number) => Promise<void>;
 export interface PrepareContext {
   /** Which implementation runs, for workloads whose state must not be shared. */
   implementation: Implementation;
+  /**
+   * Records one hand-off, from `from` to `to` (`performance.now()`); kept
+   * when both fall within a measured slice.
+   */
+  handOff(from: number, to: number): void;
 }
 
 export type Prepare<C> = (client: C, ctx: PrepareContext) => Promise<Operation>;
@@ -169,74 +174,116 @@ const readdir: Workload = {
 };
 
 /**
- * Each implementation counts on its own key, of the same length, because
- * their slices interleave; a shared counter would make the others' compares fail.
+ * Each implementation counts on its own keys, of the same length, because
+ * their slices interleave; a shared counter would make the others' compares
+ * fail. One counter per operation in flight.
  */
-function casKey(impl: Implementation): string {
-  return `${ROOT}cas/${impl.padEnd(7, '_')}`;
+function casKey(impl: Implementation, slot: number): string {
+  return `${ROOT}cas/${impl.padEnd(7, '_')}/${String(slot).padStart(2, '0')}`;
+}
+
+/**
+ * Counters for operations in flight: each operation takes a free one and gives
+ * it back, so no two operations ever compare the same counter at once.
+ */
+class Counters {
+  readonly #free: number[];
+  readonly #values: number[];
+
+  constructor(values: number[]) {
+    this.#values = values;
+    this.#free = values.map((_, i) => i);
+  }
+
+  async use(cas: (slot: number, n: number) => Promise<void>): Promise<void> {
+    const slot = this.#free.pop();
+    if (slot === undefined) throw new Error('more operations in flight than counters');
+    try {
+      await cas(slot, this.#values[slot]!);
+      this.#values[slot]!++;
+    } finally {
+      this.#free.push(slot);
+    }
+  }
 }
 
 /**
  * Compare-and-swap of a counter: if the value is the last one seen, write the
  * next; otherwise read the current one. One writer per key, so every compare
- * holds. The counter starts at 0 for every implementation.
+ * holds. The counters start at 0 for every implementation.
  */
-const txnCas: Workload = {
-  name: 'txn-cas',
-  title: 'txn: value = n ? put n+1 : get',
-  concurrency: 1,
-  seed: async (etcd) => {
-    for (const impl of IMPLEMENTATIONS) await etcd.set(casKey(impl), '0');
-  },
-  prepare: {
-    etcdkit: async (etcd, { implementation }) => {
-      // Loaded here, not above: the other implementations' processes never load etcdkit.
-      const { Compare, Op } = await import('@etcdkit/client');
-      const key = casKey(implementation);
-      let n = Number((await etcd.get(key))?.value);
-      return async () => {
-        const r = await etcd
-          .txn()
-          .if(Compare.value(key, '=', String(n)))
-          .success(Op.put(key, String(n + 1)))
-          .failure(Op.get(key))
-          .commit();
-        if (!r.succeeded) throw new Error('compare-and-swap lost');
-        n++;
-      };
+function txnCas(name: string, concurrency: number): Workload {
+  const slots = Array.from({ length: concurrency }, (_, i) => i);
+  return {
+    name,
+    title: 'txn: value = n ? put n+1 : get',
+    concurrency,
+    seed: async (etcd) => {
+      for (const impl of IMPLEMENTATIONS)
+        for (const slot of slots) await etcd.set(casKey(impl, slot), '0');
     },
-    etcd3: async (etcd, { implementation }) => {
-      const key = casKey(implementation);
-      let n = Number(await etcd.get(key).string());
-      return async () => {
-        const r = await etcd
-          .if(key, 'Value', '==', String(n))
-          .then(etcd.put(key).value(String(n + 1)))
-          .else(etcd.get(key))
-          .commit();
-        if (!r.succeeded) throw new Error('compare-and-swap lost');
-        n++;
-      };
+    prepare: {
+      etcdkit: async (etcd, { implementation }) => {
+        // Loaded here, not above: the other implementations' processes never load etcdkit.
+        const { Compare, Op } = await import('@etcdkit/client');
+        const keys = slots.map((slot) => casKey(implementation, slot));
+        const counters = new Counters(
+          await Promise.all(keys.map(async (k) => Number((await etcd.get(k))?.value))),
+        );
+        return () =>
+          counters.use(async (slot, n) => {
+            const key = keys[slot]!;
+            const r = await etcd
+              .txn()
+              .if(Compare.value(key, '=', String(n)))
+              .success(Op.put(key, String(n + 1)))
+              .failure(Op.get(key))
+              .commit();
+            if (!r.succeeded) throw new Error('compare-and-swap lost');
+          });
+      },
+      etcd3: async (etcd, { implementation }) => {
+        const keys = slots.map((slot) => casKey(implementation, slot));
+        const counters = new Counters(
+          await Promise.all(keys.map(async (k) => Number(await etcd.get(k).string()))),
+        );
+        return () =>
+          counters.use(async (slot, n) => {
+            const key = keys[slot]!;
+            const r = await etcd
+              .if(key, 'Value', '==', String(n))
+              .then(etcd.put(key).value(String(n + 1)))
+              .else(etcd.get(key))
+              .commit();
+            if (!r.succeeded) throw new Error('compare-and-swap lost');
+          });
+      },
+      raw: async (raw, { implementation }) => {
+        const keys = slots.map((slot) => b64(casKey(implementation, slot)));
+        const read = async (key: string) => {
+          const current = JSON.parse(await raw.post('kv/range', JSON.stringify({ key }))) as {
+            kvs?: { value: string }[];
+          };
+          return Number(Buffer.from(current.kvs?.[0]?.value ?? '', 'base64').toString());
+        };
+        const counters = new Counters(await Promise.all(keys.map(read)));
+        // Everything but the two counter values is encoded once; the counters are spliced in.
+        const parts = keys.map((key) => ({
+          head: `{"compare":[{"target":"VALUE","result":"EQUAL","key":"${key}","value":"`,
+          middle: `"}],"success":[{"request_put":{"key":"${key}","value":"`,
+          tail: `"}}],"failure":[{"request_range":{"key":"${key}"}}]}`,
+        }));
+        return () =>
+          counters.use(async (slot, n) => {
+            const { head, middle, tail } = parts[slot]!;
+            const body = `${head}${b64(String(n))}${middle}${b64(String(n + 1))}${tail}`;
+            const text = await raw.post('kv/txn', body);
+            if (!text.includes('"succeeded":true')) throw new Error('compare-and-swap lost');
+          });
+      },
     },
-    raw: async (raw, { implementation }) => {
-      const key = b64(casKey(implementation));
-      const current = JSON.parse(await raw.post('kv/range', JSON.stringify({ key }))) as {
-        kvs?: { value: string }[];
-      };
-      let n = Number(Buffer.from(current.kvs?.[0]?.value ?? '', 'base64').toString());
-      // Everything but the two counter values is encoded once; the counters are spliced in.
-      const head = `{"compare":[{"target":"VALUE","result":"EQUAL","key":"${key}","value":"`;
-      const middle = `"}],"success":[{"request_put":{"key":"${key}","value":"`;
-      const tail = `"}}],"failure":[{"request_range":{"key":"${key}"}}]}`;
-      return async () => {
-        const body = `${head}${b64(String(n))}${middle}${b64(String(n + 1))}${tail}`;
-        const text = await raw.post('kv/txn', body);
-        if (!text.includes('"succeeded":true')) throw new Error('compare-and-swap lost');
-        n++;
-      };
-    },
-  },
-};
+  };
+}
 
 /**
  * Grant then revoke. etcd3's `lease()` keeps a lease alive by default; it is
@@ -365,13 +412,31 @@ const election: Workload = {
   },
 };
 
+/**
+ * Times hand-offs of one lock within one process: `acquired()` is called by
+ * each new holder just before it releases. A lock has one holder at a time,
+ * so the time since the previous holder's call is one hand-off (plus the
+ * release call itself, which both implementations make the same way).
+ */
+function handOffClock(record: (from: number, to: number) => void): { acquired(): void } {
+  let releasing: number | undefined;
+  return {
+    acquired() {
+      const now = performance.now();
+      if (releasing !== undefined) record(releasing, now);
+      releasing = now;
+    },
+  };
+}
+
 /** Contenders in flight for the one lock of `lock-8`. */
 const LOCK_CONTENDERS = 8;
 
 /**
  * Contended hand-offs: 8 operations in flight, each locks the same lock (one
  * per implementation) and releases it at once. Ops/s are hand-offs per
- * second; latency is from asking to holding, plus the release.
+ * second; latency is from asking to holding, plus the release. A hand-off
+ * time runs from a holder's release call to the next holder's acquire.
  */
 const lockContended: Workload = {
   name: 'lock-8',
@@ -379,24 +444,28 @@ const lockContended: Workload = {
   concurrency: LOCK_CONTENDERS,
   prepare: {
     // The contenders of one process share its session; each gets its own queue key.
-    etcdkit: async (etcd, { implementation }) => {
+    etcdkit: async (etcd, { implementation, handOff }) => {
       const { Mutex } = await import('@etcdkit/mutex');
       const session = await etcd.session({ ttl: LEASE_TTL });
       const mutex = new Mutex(session, `${ROOT}lock-8/${implementation}`);
+      const clock = handOffClock(handOff);
       return async () => {
         const held = await mutex.lock();
+        clock.acquired();
         await held.release();
       };
     },
     // etcd3's lock is try-once (no queue): like a user would, each contender
     // retries acquire() every 5 ms until it gets the lock.
-    etcd3: async (etcd, { implementation }) => {
+    etcd3: async (etcd, { implementation, handOff }) => {
       const { EtcdLockFailedError } = await import('etcd3');
       const name = `${ROOT}lock-8/${implementation}`;
+      const clock = handOffClock(handOff);
       return async () => {
         for (;;) {
           try {
             const held = await etcd.lock(name).ttl(LEASE_TTL).acquire();
+            clock.acquired();
             await held.release();
             return;
           } catch (err) {
@@ -591,7 +660,8 @@ export const WORKLOADS: readonly Workload[] = [
   get('get-seq', 1),
   get('get-64', 64),
   readdir,
-  txnCas,
+  txnCas('txn-cas', 1),
+  txnCas('txn-64', 64),
   lease,
   watch('watch-seq', 1),
   watch('watch-64', 64),
