@@ -17,18 +17,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import type { Pool } from 'undici';
 import { untilAborted as waitUntilAborted } from './abort.js';
+import { CallScope, DEADLINE } from './call-scope.js';
+import { Deadlines } from './deadlines.js';
 import { type Endpoint, EndpointSet } from './endpoints.js';
 import {
   AuthenticationError,
   ClientClosedError,
   EtcdError,
-  fromGatewayError,
   InvalidArgumentError,
   ProtocolError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
-import { asObject, type Json, str } from './wire.js';
+import { ErrorPage, gatewayRequest, headersFor } from './gateway-request.js';
+import { type Json, str } from './wire.js';
 
 export interface TlsOptions {
   /** Certificate authorities to trust, PEM. */
@@ -70,10 +72,9 @@ export const DEFAULT_TOKEN_REFRESH_MS = 240_000;
 
 /** Connection-level error codes that prove the request was never sent. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
-const HEADERS = { 'content-type': 'application/json' };
-const NOT_SENT = () => false;
-/** The abort reason of a call whose deadline passed. */
-const DEADLINE = Symbol('deadline');
+
+/** `#tokenNow()`'s answer when a token must be fetched first. */
+const FETCH = Symbol('fetch');
 
 /** Retries before a call gives up (each also bounded by the deadline). */
 const MAX_RETRIES = 4;
@@ -97,10 +98,6 @@ class RetryBudget {
   earn(): void {
     this.#tokens = Math.min(RetryBudget.MAX, this.#tokens + 0.1);
   }
-}
-
-function headersFor(token: string | undefined): Record<string, string> {
-  return token === undefined ? HEADERS : { ...HEADERS, authorization: token };
 }
 
 /** Maps `GET /version`'s server version to the gateway's path prefix. */
@@ -128,6 +125,8 @@ export class Transport {
   #authenticating: Promise<string> | undefined;
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
+  /** The deadlines of the calls in flight, on one timer. */
+  readonly #deadlines = new Deadlines();
   #closed = false;
   /** Closing: only lease revokes (a closing client's sessions) may still go out. */
   #closing = false;
@@ -151,7 +150,7 @@ export class Transport {
    */
   async apiPrefix(options: CallOptions = {}): Promise<string> {
     if (this.#apiPrefix !== undefined) return this.#apiPrefix;
-    return this.#withDeadline(options, NOT_SENT, (signal) => untilAborted(this.#detect(), signal));
+    return this.#withDeadline(options, (scope) => untilAborted(this.#detect(), scope.signal));
   }
 
   #detect(): Promise<string> {
@@ -200,19 +199,17 @@ export class Transport {
    * is older than the refresh interval or etcd called it invalid.
    */
   async #ensureToken(signal: AbortSignal): Promise<string | undefined> {
+    const now = this.#tokenNow();
     const auth = this.#auth;
-    if (!auth) return undefined;
-    const token = this.#token;
-    const maxAge = auth.refreshInterval ?? DEFAULT_TOKEN_REFRESH_MS;
-    if (token && performance.now() - token.at < maxAge) return token.value;
-    this.#authenticating ??= this.#withDeadline({}, NOT_SENT, async (deadline) => {
-      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), deadline));
+    if (now !== FETCH || !auth) return now === FETCH ? undefined : now;
+    this.#authenticating ??= this.#withDeadline({}, async (scope) => {
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
       const body = JSON.stringify({ name: auth.user, password: auth.password });
       const res = await this.#attempt(
         'POST',
         `${prefix}/auth/authenticate`,
         body,
-        deadline,
+        scope,
         false,
         undefined,
       );
@@ -224,6 +221,21 @@ export class Transport {
       this.#authenticating = undefined;
     });
     return untilAborted(this.#authenticating, signal);
+  }
+
+  /** The token to send when it needs no fetching (undefined: no auth), else `FETCH`. */
+  #tokenNow(): string | undefined | typeof FETCH {
+    const auth = this.#auth;
+    if (!auth) return undefined;
+    const token = this.#token;
+    const maxAge = auth.refreshInterval ?? DEFAULT_TOKEN_REFRESH_MS;
+    return token && performance.now() - token.at < maxAge ? token.value : FETCH;
+  }
+
+  /** The token for a request of `scope`, fetched first if needed. */
+  #tokenFor(scope: CallScope): string | undefined | Promise<string | undefined> {
+    const now = this.#tokenNow();
+    return now === FETCH ? this.#ensureToken(scope.signal) : now;
   }
 
   /** etcd called the current token invalid somewhere a call cannot retry (a stream): drop it. */
@@ -308,106 +320,167 @@ export class Transport {
   async #status(url: string, ms: number): Promise<Json | undefined> {
     const endpoint = this.endpointSet.list.find((e) => e.url === url);
     if (!endpoint || this.#closing) return undefined;
-    const signal = AbortSignal.timeout(ms);
+    const scope = this.#open(undefined, ms);
     try {
-      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
-      const token = await this.#ensureToken(signal);
-      return await this.#request(
-        endpoint,
-        'POST',
-        `${prefix}/maintenance/status`,
-        '{}',
-        signal,
-        false,
-        token,
-      );
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
+      const token = await this.#tokenFor(scope);
+      const path = `${prefix}/maintenance/status`;
+      return await gatewayRequest(endpoint, 'POST', path, '{}', token, false, scope);
     } catch (err) {
-      if (signal.aborted) throw new TimeoutError(`${url} did not answer within ${ms} ms`);
+      if (scope.aborted) throw new TimeoutError(`${url} did not answer within ${ms} ms`);
       throw err;
+    } finally {
+      this.#end(scope);
     }
   }
 
   /** `GET path` (outside the API prefix), e.g. `/version`. */
   get(path: string, options: CallOptions = {}): Promise<Json> {
     if (this.#closing) return Promise.reject(new ClientClosedError('the client is closed'));
-    return this.#withDeadline(options, NOT_SENT, (signal) =>
-      this.#attempt('GET', path, undefined, signal, false, undefined),
-    );
-  }
-
-  /** Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes. */
-  call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
-    if (this.#closing && method !== 'lease/revoke') {
-      return Promise.reject(new ClientClosedError('the client is closed'));
-    }
-    // A write is in doubt only once it has been handed to the connection.
-    let sent = false;
-    return this.#withDeadline(
-      options,
-      () => write && sent,
-      async (signal) => {
-        const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
-        const path = `${prefix}/${method}`;
-        const text = JSON.stringify(body);
-        const once = async () => {
-          const token = await this.#ensureToken(signal);
-          sent = true;
-          try {
-            return await this.#attempt('POST', path, text, signal, write, token);
-          } catch (err) {
-            // An expired token is refused before anything is applied: fetch a new one, once.
-            if (
-              !(err instanceof AuthenticationError) ||
-              !err.message.includes('invalid auth token')
-            ) {
-              throw err;
-            }
-            this.#invalidate(token);
-            return this.#attempt(
-              'POST',
-              path,
-              text,
-              signal,
-              write,
-              await this.#ensureToken(signal),
-            );
-          }
-        };
-        const retryable = (error: unknown) =>
-          error instanceof EtcdError && error.retryable && this.#budget.spend();
-        let result: Json;
-        try {
-          // The common case, a first attempt that succeeds, pays nothing for retries.
-          result = await once();
-        } catch (err) {
-          if (!retryable(err)) throw err;
-          // Retry what is safe to retry (reads; writes that provably never left), with
-          // backoff, within the deadline and the retry budget.
-          await sleep(RETRY_MIN_MS, undefined, { signal });
-          result = await pRetry(once, {
-            retries: MAX_RETRIES - 1,
-            minTimeout: RETRY_MIN_MS,
-            maxTimeout: 1_000,
-            randomize: true,
-            signal,
-            shouldRetry: ({ error }) => retryable(error),
-          });
-        }
-        this.#budget.earn();
-        return result;
-      },
+    return this.#withDeadline(options, (scope) =>
+      this.#attempt('GET', path, undefined, scope, false, undefined),
     );
   }
 
   /**
-   * Runs `work` under one signal that carries both the caller's signal and the
-   * deadline, and turns an abort into the caller's reason or a TimeoutError.
+   * Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes.
+   *
+   * The common case, a first attempt that succeeds once the API prefix is known
+   * and the token fresh, is one request and one settled promise: no timer,
+   * no AbortController, no retry machinery. Anything else (detection, a token
+   * to fetch, failure) goes on in the async steps below.
    */
-  async #withDeadline<T>(
-    options: CallOptions,
-    inDoubt: () => boolean,
-    work: (signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
+  call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
+    if (this.#closing && method !== 'lease/revoke') {
+      return Promise.reject(new ClientClosedError('the client is closed'));
+    }
+    let scope: CallScope;
+    try {
+      scope = this.#begin(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let text: string;
+    try {
+      text = JSON.stringify(body);
+    } catch (err) {
+      return Promise.reject(this.#failed(scope, err));
+    }
+    const prefix = this.#apiPrefix;
+    const token = this.#tokenNow();
+    if (prefix === undefined || token === FETCH)
+      return this.#callSlowly(scope, method, text, write);
+    const path = `${prefix}/${method}`;
+    // A write is in doubt only once it has been handed to the connection.
+    scope.inDoubt = write;
+    return this.#attempt('POST', path, text, scope, write, token).then(
+      (result) => this.#succeeded(scope, result),
+      (err) => this.#recover(err, scope, path, text, write, token),
+    );
+  }
+
+  /** A call that must first learn the API prefix or fetch a token. */
+  async #callSlowly(scope: CallScope, method: string, text: string, write: boolean): Promise<Json> {
+    let path: string;
+    try {
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
+      path = `${prefix}/${method}`;
+    } catch (err) {
+      throw this.#failed(scope, err);
+    }
+    let result: Json;
+    try {
+      result = await this.#once(path, text, scope, write);
+    } catch (err) {
+      return this.#retry(err, scope, path, text, write);
+    }
+    return this.#succeeded(scope, result);
+  }
+
+  /** After a first attempt failed: a refused token is fetched anew once, then retries follow if allowed. */
+  async #recover(
+    err: unknown,
+    scope: CallScope,
+    path: string,
+    text: string,
+    write: boolean,
+    token: string | undefined,
+  ): Promise<Json> {
+    if (!refusedToken(err)) return this.#retry(err, scope, path, text, write);
+    let result: Json;
+    try {
+      this.#invalidate(token);
+      const fresh = await this.#tokenFor(scope);
+      result = await this.#attempt('POST', path, text, scope, write, fresh);
+    } catch (error) {
+      return this.#retry(error, scope, path, text, write);
+    }
+    return this.#succeeded(scope, result);
+  }
+
+  /** One attempt of a call: a token first if needed, and a fresh one once if etcd refused it. */
+  async #once(path: string, text: string, scope: CallScope, write: boolean): Promise<Json> {
+    const token = await this.#tokenFor(scope);
+    scope.inDoubt = write;
+    try {
+      return await this.#attempt('POST', path, text, scope, write, token);
+    } catch (err) {
+      // An expired token is refused before anything is applied: fetch a new one, once.
+      if (!refusedToken(err)) throw err;
+      this.#invalidate(token);
+      return this.#attempt('POST', path, text, scope, write, await this.#tokenFor(scope));
+    }
+  }
+
+  /**
+   * Retries what is safe to retry (reads; writes that provably never left), with
+   * backoff, within the deadline and the retry budget; else the call fails with `err`.
+   */
+  async #retry(
+    err: unknown,
+    scope: CallScope,
+    path: string,
+    text: string,
+    write: boolean,
+  ): Promise<Json> {
+    let result: Json;
+    try {
+      if (!this.#retryable(err)) throw err;
+      const { signal } = scope;
+      await sleep(RETRY_MIN_MS, undefined, { signal });
+      result = await pRetry(() => this.#once(path, text, scope, write), {
+        retries: MAX_RETRIES - 1,
+        minTimeout: RETRY_MIN_MS,
+        maxTimeout: 1_000,
+        randomize: true,
+        signal,
+        shouldRetry: ({ error }) => this.#retryable(error),
+      });
+    } catch (error) {
+      throw this.#failed(scope, error);
+    }
+    return this.#succeeded(scope, result);
+  }
+
+  #retryable(error: unknown): boolean {
+    return error instanceof EtcdError && error.retryable && this.#budget.spend();
+  }
+
+  /** Runs `work` within a call's scope: its deadline and its caller's signal. */
+  async #withDeadline<T>(options: CallOptions, work: (scope: CallScope) => Promise<T>): Promise<T> {
+    const scope = this.#begin(options);
+    let result: T;
+    try {
+      result = await work(scope);
+    } catch (err) {
+      throw this.#failed(scope, err);
+    }
+    this.#end(scope);
+    return result;
+  }
+
+  /** Starts a call's scope from its options; throws when the call cannot start. */
+  #begin(options: CallOptions): CallScope {
     if (this.#closed) throw new ClientClosedError('the client is closed');
     const { signal } = options;
     signal?.throwIfAborted();
@@ -415,124 +488,116 @@ export class Transport {
     if (!(Number.isFinite(timeout) && timeout >= 0)) {
       throw new InvalidArgumentError(`timeout must be a number of ms >= 0, got ${timeout}`);
     }
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer =
-      timeout > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            controller.abort(DEADLINE);
-          }, timeout)
-        : undefined;
-    const onAbort = () => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await work(controller.signal);
-    } catch (err) {
-      if (!controller.signal.aborted || (err instanceof EtcdError && !(err instanceof Aborted))) {
-        throw err;
-      }
-      if (signal?.aborted) throw signal.reason;
-      if (timedOut) {
-        const indeterminate = inDoubt();
-        throw new TimeoutError(
-          `no answer within ${timeout} ms` +
-            (indeterminate ? '; the write may or may not have been applied' : ''),
-          { indeterminate },
-        );
-      }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+    return this.#open(signal, timeout);
+  }
+
+  /** A scope that ends at `signal` or after `timeout` ms (0: no deadline). */
+  #open(signal: AbortSignal | undefined, timeout: number): CallScope {
+    const scope = new CallScope(signal, timeout);
+    if (timeout > 0) {
+      scope.expiresAt = performance.now() + timeout;
+      this.#deadlines.add(scope);
     }
+    signal?.addEventListener('abort', scope, { once: true });
+    return scope;
+  }
+
+  #end(scope: CallScope): void {
+    if (scope.timeout > 0) this.#deadlines.delete(scope);
+    scope.callerSignal?.removeEventListener('abort', scope);
+  }
+
+  #succeeded(scope: CallScope, result: Json): Json {
+    this.#end(scope);
+    this.#budget.earn();
+    return result;
+  }
+
+  /**
+   * Ends a call that failed with `err` and says what it rejects with: an abort
+   * becomes the caller's reason or a TimeoutError.
+   */
+  #failed(scope: CallScope, err: unknown): unknown {
+    this.#end(scope);
+    if (!scope.aborted || (err instanceof EtcdError && !(err instanceof Aborted))) return err;
+    if (scope.callerSignal?.aborted) return scope.callerSignal.reason;
+    if (scope.timedOut) {
+      const { inDoubt: indeterminate } = scope;
+      return new TimeoutError(
+        `no answer within ${scope.timeout} ms` +
+          (indeterminate ? '; the write may or may not have been applied' : ''),
+        { indeterminate },
+      );
+    }
+    return err;
   }
 
   /**
    * Sends one request, moving on to the next endpoint when the current one fails:
    * always for a read; for a write only when it provably never left.
    */
-  async #attempt(
+  #attempt(
     method: 'GET' | 'POST',
     path: string,
     body: string | undefined,
-    signal: AbortSignal,
+    scope: CallScope,
     write: boolean,
     token: string | undefined,
   ): Promise<Json> {
-    let lastError: unknown;
-    for (const endpoint of this.endpointSet.order()) {
-      try {
-        const result = await this.#request(endpoint, method, path, body, signal, write, token);
-        this.endpointSet.succeeded(endpoint);
+    const endpoints = this.endpointSet.order();
+    const first = endpoints[0]!;
+    return gatewayRequest(first, method, path, body, token, write, scope).then(
+      (result) => {
+        this.endpointSet.succeeded(first);
         return result;
-      } catch (err) {
-        if (signal.aborted) {
-          // A member that let the deadline pass is avoided by the next calls.
-          if (signal.reason === DEADLINE)
-            this.endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
-          throw err;
+      },
+      async (err: unknown) => {
+        let lastError = this.#afterFailure(err, first, scope, write);
+        for (const endpoint of endpoints.slice(1)) {
+          try {
+            const result = await gatewayRequest(endpoint, method, path, body, token, write, scope);
+            this.endpointSet.succeeded(endpoint);
+            return result;
+          } catch (error) {
+            lastError = this.#afterFailure(error, endpoint, scope, write);
+          }
         }
-        if (err instanceof UnavailableError && (!err.indeterminate || err instanceof ErrorPage)) {
-          // etcd refused it (no leader, not ready) or a proxy answered for a dead
-          // member: avoid this one, and try the next unless the write may have left.
-          this.endpointSet.failed(endpoint, err);
-          lastError = err;
-          if (err.indeterminate) throw err;
-          continue;
-        }
-        if (err instanceof EtcdError) throw err;
-        lastError = err;
-        this.endpointSet.failed(endpoint, err as Error);
-        if (write && !NEVER_SENT.has(errorCode(err))) {
-          throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
-            cause: err,
-            indeterminate: true,
-          });
-        }
-      }
-    }
-    throw new UnavailableError(
-      `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
-      { cause: lastError },
+        throw new UnavailableError(
+          `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
+          { cause: lastError },
+        );
+      },
     );
   }
 
-  async #request(
-    endpoint: Endpoint,
-    method: 'GET' | 'POST',
-    path: string,
-    body: string | undefined,
-    signal: AbortSignal,
-    write: boolean,
-    token: string | undefined,
-  ): Promise<Json> {
-    const res = await endpoint.pool.request({
-      method,
-      path,
-      body: body ?? null,
-      headers: headersFor(token),
-      signal,
-    });
-    const text = await res.body.text();
-    const parsed = parseJson(text);
-    if (res.statusCode >= 500 && !isGatewayError(parsed)) {
-      throw ErrorPage.from(endpoint.url, path, res.statusCode, text, write);
+  /**
+   * Judges a failed request on `endpoint`: throws when the call must stop here,
+   * returns the error when the next endpoint may be tried.
+   */
+  #afterFailure(err: unknown, endpoint: Endpoint, scope: CallScope, write: boolean): unknown {
+    if (scope.aborted) {
+      // A member that let the deadline pass is avoided by the next calls.
+      if (scope.reason === DEADLINE) {
+        this.endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
+      }
+      throw err;
     }
-    if (parsed === undefined) {
-      throw new ProtocolError(
-        `${endpoint.url}${path} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`,
-      );
+    if (err instanceof UnavailableError && (!err.indeterminate || err instanceof ErrorPage)) {
+      // etcd refused it (no leader, not ready) or a proxy answered for a dead
+      // member: avoid this one, and try the next unless the write may have left.
+      this.endpointSet.failed(endpoint, err);
+      if (err.indeterminate) throw err;
+      return err;
     }
-    const json = asObject(parsed, 'response');
-    if (res.statusCode !== 200) {
-      const code = typeof json.code === 'number' ? json.code : 2;
-      throw fromGatewayError(code, str(json.message ?? json.error, 'message'), {
-        write,
-        httpStatus: res.statusCode,
+    if (err instanceof EtcdError) throw err;
+    this.endpointSet.failed(endpoint, err as Error);
+    if (write && !NEVER_SENT.has(errorCode(err))) {
+      throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
+        cause: err,
+        indeterminate: true,
       });
     }
-    return json;
+    return err;
   }
 
   /** New calls, streams and probes are refused from now on, except lease revokes. */
@@ -545,43 +610,16 @@ export class Transport {
     this.#closing = true;
     this.#closed = true;
     await this.endpointSet.close();
+    this.#deadlines.clear();
   }
 }
 
 /** Marks a wait that ended because its signal aborted. */
 class Aborted extends EtcdError {}
 
-/**
- * A 5xx answer that is not etcd's: a proxy's page for a member it could not
- * reach. 503 means the proxy found no upstream and never forwarded the request;
- * after a 502 or 504 a write may have reached etcd.
- */
-class ErrorPage extends UnavailableError {
-  static from(url: string, path: string, status: number, text: string, write: boolean): ErrorPage {
-    const indeterminate = write && status !== 503;
-    return new ErrorPage(
-      `${url}${path} answered ${status} with a page that is not etcd's: ${text.slice(0, 200)}` +
-        (indeterminate ? '; the write may or may not have been applied' : ''),
-      { indeterminate },
-    );
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** etcd's gateway reports every error as `{ error, code, message }` with a numeric gRPC code. */
-function isGatewayError(body: unknown): boolean {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    typeof (body as { code?: unknown }).code === 'number'
-  );
+/** etcd refused the call's token as expired or unknown: nothing was applied. */
+function refusedToken(err: unknown): boolean {
+  return err instanceof AuthenticationError && err.message.includes('invalid auth token');
 }
 
 /** Waits for `promise` until `signal` aborts, then rejects with the `Aborted` marker. */

@@ -1,0 +1,182 @@
+/**
+ * One request to etcd's JSON gateway on one endpoint, and its answer turned
+ * into a JSON object or an error.
+ *
+ * How it works: the request goes to the endpoint's undici Pool through
+ * `dispatch` with a handler that keeps the body's chunks and parses them once
+ * the answer is complete; no response stream and no AbortSignal are made. The
+ * call's `CallScope` holds the request while it is in flight and aborts it on
+ * the deadline or the caller's signal: the call settles at once, even while
+ * the request still waits for a free connection, and the connection is cut
+ * if the request was already sent.
+ */
+import type { Dispatcher } from 'undici';
+import type { CallScope } from './call-scope.js';
+import type { Endpoint } from './endpoints.js';
+import { fromGatewayError, ProtocolError, UnavailableError } from './errors.js';
+import { asObject, type Json, str } from './wire.js';
+
+const HEADERS = { 'content-type': 'application/json' };
+/** What undici is told when a call stops its request; the call itself settles with its own reason. */
+const STOPPED = new Error('the call ended before its answer');
+
+export function headersFor(token: string | undefined): Record<string, string> {
+  return token === undefined ? HEADERS : { ...HEADERS, authorization: token };
+}
+
+/**
+ * Sends `method path` with `body` to `endpoint` within `scope`. Resolves to
+ * etcd's answer; rejects with etcd's error, an `ErrorPage`, a `ProtocolError`,
+ * undici's error, or the scope's abort reason.
+ */
+export function gatewayRequest(
+  endpoint: Endpoint,
+  method: 'GET' | 'POST',
+  path: string,
+  body: string | undefined,
+  token: string | undefined,
+  write: boolean,
+  scope: CallScope,
+): Promise<Json> {
+  if (scope.aborted) return Promise.reject(scope.reason);
+  const request = new GatewayRequest(endpoint.url, path, write, scope);
+  scope.inFlight = request;
+  endpoint.pool.dispatch({ method, path, body: body ?? null, headers: headersFor(token) }, request);
+  return request.promise;
+}
+
+class GatewayRequest implements Dispatcher.DispatchHandler {
+  readonly promise: Promise<Json>;
+  #resolve!: (json: Json) => void;
+  #reject!: (error: unknown) => void;
+  #settled = false;
+  #controller: Dispatcher.DispatchController | undefined;
+  #status = 0;
+  #chunks: Buffer[] = [];
+
+  constructor(
+    readonly url: string,
+    readonly path: string,
+    readonly write: boolean,
+    readonly scope: CallScope,
+  ) {
+    this.promise = new Promise<Json>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** Settles the request with `reason` now and stops it, whether or not it has started. */
+  abort(reason: unknown): void {
+    if (this.#settled) return;
+    this.#settle();
+    this.#reject(reason);
+    this.#controller?.abort(STOPPED);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#settled) {
+      controller.abort(STOPPED);
+      return;
+    }
+    this.#controller = controller;
+    // A request undici sends again starts over.
+    this.#status = 0;
+    this.#chunks = [];
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.#status = statusCode;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.#settled) return;
+    const chunks = this.#chunks;
+    this.#settle();
+    const text =
+      chunks.length === 1
+        ? chunks[0]!.toString('utf8')
+        : chunks.length === 0
+          ? ''
+          : Buffer.concat(chunks).toString('utf8');
+    let json: Json;
+    try {
+      json = answer(this.url, this.path, this.#status, text, this.write);
+    } catch (err) {
+      this.#reject(err);
+      return;
+    }
+    this.#resolve(json);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#settled) return;
+    this.#settle();
+    this.#reject(error);
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    this.#chunks = [];
+    if (this.scope.inFlight === this) this.scope.inFlight = undefined;
+  }
+}
+
+/** etcd's answer to `path` as JSON, or the error it stands for. */
+function answer(url: string, path: string, status: number, text: string, write: boolean): Json {
+  const parsed = parseJson(text);
+  if (status >= 500 && !isGatewayError(parsed)) {
+    throw ErrorPage.from(url, path, status, text, write);
+  }
+  if (parsed === undefined) {
+    throw new ProtocolError(
+      `${url}${path} answered ${status} with non-JSON: ${text.slice(0, 200)}`,
+    );
+  }
+  const json = asObject(parsed, 'response');
+  if (status !== 200) {
+    const code = typeof json.code === 'number' ? json.code : 2;
+    throw fromGatewayError(code, str(json.message ?? json.error, 'message'), {
+      write,
+      httpStatus: status,
+    });
+  }
+  return json;
+}
+
+/**
+ * A 5xx answer that is not etcd's: a proxy's page for a member it could not
+ * reach. 503 means the proxy found no upstream and never forwarded the request;
+ * after a 502 or 504 a write may have reached etcd.
+ */
+export class ErrorPage extends UnavailableError {
+  static from(url: string, path: string, status: number, text: string, write: boolean): ErrorPage {
+    const indeterminate = write && status !== 503;
+    return new ErrorPage(
+      `${url}${path} answered ${status} with a page that is not etcd's: ${text.slice(0, 200)}` +
+        (indeterminate ? '; the write may or may not have been applied' : ''),
+      { indeterminate },
+    );
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** etcd's gateway reports every error as `{ error, code, message }` with a numeric gRPC code. */
+function isGatewayError(body: unknown): boolean {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as { code?: unknown }).code === 'number'
+  );
+}
