@@ -7,8 +7,8 @@
  * the answer is complete; no response stream and no AbortSignal are made. The
  * call's `CallScope` holds the request while it is in flight and aborts it on
  * the deadline or the caller's signal: the call settles at once, even while
- * the request still waits for a free connection, and the connection is cut
- * if the request was already sent.
+ * the request still waits for a free connection (a write that never got one
+ * is not in doubt), and the connection is cut if the request was already sent.
  */
 import type { Dispatcher } from 'undici';
 import type { CallScope } from './call-scope.js';
@@ -80,6 +80,8 @@ class GatewayRequest implements Dispatcher.DispatchHandler {
       return;
     }
     this.#controller = controller;
+    // A write is in doubt once it is handed to the connection, not while it waits for one.
+    if (this.write) this.scope.inDoubt = true;
     // A request undici sends again starts over.
     this.#status = 0;
     this.#chunks = [];

@@ -371,8 +371,6 @@ export class Transport {
     if (prefix === undefined || token === FETCH)
       return this.#callSlowly(scope, method, text, write);
     const path = `${prefix}/${method}`;
-    // A write is in doubt only once it has been handed to the connection.
-    scope.inDoubt = write;
     return this.#attempt('POST', path, text, scope, write, token).then(
       (result) => this.#succeeded(scope, result),
       (err) => this.#recover(err, scope, path, text, write, token),
@@ -421,7 +419,6 @@ export class Transport {
   /** One attempt of a call: a token first if needed, and a fresh one once if etcd refused it. */
   async #once(path: string, text: string, scope: CallScope, write: boolean): Promise<Json> {
     const token = await this.#tokenFor(scope);
-    scope.inDoubt = write;
     try {
       return await this.#attempt('POST', path, text, scope, write, token);
     } catch (err) {
@@ -544,7 +541,9 @@ export class Transport {
     write: boolean,
     token: string | undefined,
   ): Promise<Json> {
-    const endpoints = this.endpointSet.order();
+    const { list } = this.endpointSet;
+    // One endpoint is tried whether it is up or down: no need to order them.
+    const endpoints = list.length === 1 ? list : this.endpointSet.order();
     const first = endpoints[0]!;
     return gatewayRequest(first, method, path, body, token, write, scope).then(
       (result) => {
