@@ -127,15 +127,11 @@ describe('timeout', () => {
   });
 
   test('a call waiting for a free connection ends at its deadline; a write that never got one is not in doubt', async () => {
-    await using hung = await silentServer();
-    await using client = new Etcd({
-      endpoints: hung.url,
-      apiPrefix: '/v3',
-      timeout: 0,
-      connections: 1,
-    });
-    // Takes the only connection, and keeps it: the server never answers.
     const holder = new AbortController();
+    await using hung = await silentServer();
+    const only: EtcdOptions = { endpoints: hung.url, apiPrefix: '/v3', connections: 1 };
+    await using client = new Etcd({ ...only, timeout: 0 });
+    // Takes the only connection, and keeps it: the server never answers.
     const holding = failure(client.get('k', { signal: holder.signal }));
     await eventually(() => assert.equal(hung.connections, 1));
     // Queued behind it, with a long deadline, then a short one registered after it.

@@ -12,121 +12,52 @@
  * endpoint down like a refused connection; a write moves on only after a 503.
  */
 
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pRetry from 'p-retry';
 import type { Pool } from 'undici';
-import { untilAborted as waitUntilAborted } from './abort.js';
-import { CallScope, DEADLINE } from './call-scope.js';
-import { Deadlines } from './deadlines.js';
-import { type Endpoint, EndpointSet } from './endpoints.js';
+import { untilAborted } from './aborted.js';
+import { apiPrefixFor } from './api-prefix.js';
+import { AuthToken, FETCH } from './auth-token.js';
+import type { CallScope } from './call-scope.js';
+import { CallScopes } from './call-scopes.js';
+import { describeError } from './describe-error.js';
+import { EndpointSet } from './endpoints.js';
 import {
   AuthenticationError,
   ClientClosedError,
   EtcdError,
-  InvalidArgumentError,
   ProtocolError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
-import { ErrorPage, gatewayRequest, headersFor } from './gateway-request.js';
+import { sendWithFailover } from './failover.js';
+import { gatewayRequest, headersFor } from './gateway-request.js';
+import { Retries } from './retries.js';
+import type {
+  AuthOptions,
+  CallOptions,
+  TlsOptions,
+  TransportOptions,
+} from './transport-options.js';
 import { type Json, str } from './wire.js';
 
-export interface TlsOptions {
-  /** Certificate authorities to trust, PEM. */
-  ca?: string | Buffer | Array<string | Buffer> | undefined;
-  /** Client certificate for `--client-cert-auth`, PEM. */
-  cert?: string | Buffer | undefined;
-  /** Private key of the client certificate, PEM. */
-  key?: string | Buffer | undefined;
-  /** Server name to verify, when it differs from the endpoint's host. */
-  servername?: string | undefined;
-  /** Verify the server certificate. Default true; turn off only for tests. */
-  rejectUnauthorized?: boolean | undefined;
-}
-
-export interface CallOptions {
-  /** Abort the call; it rejects with `signal.reason`. */
-  signal?: AbortSignal | undefined;
-  /** Deadline in milliseconds; 0 disables it. Defaults to the client's `timeout`. */
-  timeout?: number | undefined;
-}
-
-export interface AuthOptions {
-  user: string;
-  password: string;
-  /** Fetch a new token after this many ms, before etcd's token TTL (300 s by default) ends. Default 240,000. */
-  refreshInterval?: number | undefined;
-}
-
-export interface TransportOptions {
-  endpoints: string[];
-  timeout: number;
-  apiPrefix: string | undefined;
-  tls: TlsOptions | undefined;
-  connections: number;
-  auth: AuthOptions | undefined;
-}
-
-export const DEFAULT_TOKEN_REFRESH_MS = 240_000;
-
-/** Connection-level error codes that prove the request was never sent. */
-const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** `#tokenNow()`'s answer when a token must be fetched first. */
-const FETCH = Symbol('fetch');
-
-/** Retries before a call gives up (each also bounded by the deadline). */
-const MAX_RETRIES = 4;
-const RETRY_MIN_MS = 25;
-
-/**
- * Retries cost a token; successful calls earn a tenth of one back. A cluster
- * that keeps failing drains the budget, and calls then fail at once instead of
- * multiplying the load on it.
- */
-class RetryBudget {
-  static readonly MAX = 20;
-  #tokens = RetryBudget.MAX;
-
-  spend(): boolean {
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
-    return true;
-  }
-
-  earn(): void {
-    this.#tokens = Math.min(RetryBudget.MAX, this.#tokens + 0.1);
-  }
-}
-
-/** Maps `GET /version`'s server version to the gateway's path prefix. */
-export function apiPrefixFor(serverVersion: string): string {
-  const match = /^(\d+)\.(\d+)/.exec(serverVersion);
-  if (!match) throw new ProtocolError(`unrecognised etcd version ${JSON.stringify(serverVersion)}`);
-  const major = Number(match[1]);
-  const minor = Number(match[2]);
-  if (major !== 3 || minor < 2) {
-    throw new ProtocolError(`etcd ${serverVersion} has no v3 JSON gateway this client supports`);
-  }
-  if (minor === 2) return '/v3alpha';
-  if (minor === 3) return '/v3beta';
-  return '/v3';
-}
+export { DEFAULT_TOKEN_REFRESH_MS } from './auth-token.js';
+export type {
+  AuthOptions,
+  CallOptions,
+  TlsOptions,
+  TransportOptions,
+} from './transport-options.js';
 
 export class Transport {
   /** Endpoints and their health; `on('endpoint-down' | 'endpoint-up')` reports changes. */
   readonly endpointSet: EndpointSet;
   readonly #timeout: number;
   readonly #tls: TlsOptions | undefined;
-  readonly #auth: AuthOptions | undefined;
-  #token: { value: string; at: number } | undefined;
-  readonly #budget = new RetryBudget();
-  #authenticating: Promise<string> | undefined;
+  /** The auth token, when the client authenticates. */
+  readonly #token: AuthToken | undefined;
+  readonly #retries = new Retries();
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
-  /** The deadlines of the calls in flight, on one timer. */
-  readonly #deadlines = new Deadlines();
+  readonly #scopes = new CallScopes();
   #closed = false;
   /** Closing: only lease revokes (a closing client's sessions) may still go out. */
   #closing = false;
@@ -134,7 +65,8 @@ export class Transport {
   constructor(options: TransportOptions) {
     this.#timeout = options.timeout;
     this.#tls = options.tls;
-    this.#auth = options.auth;
+    const { auth } = options;
+    this.#token = auth && new AuthToken(auth, () => this.#authenticate(auth));
     this.#apiPrefix = options.apiPrefix;
     this.endpointSet = new EndpointSet(options.endpoints, options.connections, options.tls);
   }
@@ -191,23 +123,27 @@ export class Transport {
 
   /** Calls carry an auth token. etcd's WebSocket proxy cannot pass one on, so streams use HTTP. */
   get authenticated(): boolean {
-    return this.#auth !== undefined;
+    return this.#token !== undefined;
   }
 
-  /**
-   * A valid token, fetched once for all concurrent callers and again when it
-   * is older than the refresh interval or etcd called it invalid.
-   */
-  async #ensureToken(signal: AbortSignal): Promise<string | undefined> {
-    const now = this.#tokenNow();
-    const auth = this.#auth;
-    if (now !== FETCH || !auth) return now === FETCH ? undefined : now;
-    this.#authenticating ??= this.#withDeadline({}, async (scope) => {
+  /** A valid token (undefined without auth), fetched first if needed. */
+  #ensureToken(signal: AbortSignal): Promise<string | undefined> | string | undefined {
+    const token = this.#token;
+    if (!token) return undefined;
+    const now = token.now();
+    return now === FETCH ? untilAborted(token.fetch(), signal) : now;
+  }
+
+  /** Asks etcd for a token, under the client's own deadline. */
+  #authenticate(auth: AuthOptions): Promise<string> {
+    return this.#withDeadline({}, async (scope) => {
       const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
       const body = JSON.stringify({ name: auth.user, password: auth.password });
-      const res = await this.#attempt(
+      const path = `${prefix}/auth/authenticate`;
+      const res = await sendWithFailover(
+        this.endpointSet,
         'POST',
-        `${prefix}/auth/authenticate`,
+        path,
         body,
         scope,
         false,
@@ -215,21 +151,13 @@ export class Transport {
       );
       const value = str(res.token, 'token');
       if (!value) throw new ProtocolError('etcd answered authenticate without a token');
-      this.#token = { value, at: performance.now() };
       return value;
-    }).finally(() => {
-      this.#authenticating = undefined;
     });
-    return untilAborted(this.#authenticating, signal);
   }
 
   /** The token to send when it needs no fetching (undefined: no auth), else `FETCH`. */
   #tokenNow(): string | undefined | typeof FETCH {
-    const auth = this.#auth;
-    if (!auth) return undefined;
-    const token = this.#token;
-    const maxAge = auth.refreshInterval ?? DEFAULT_TOKEN_REFRESH_MS;
-    return token && performance.now() - token.at < maxAge ? token.value : FETCH;
+    return this.#token?.now();
   }
 
   /** The token for a request of `scope`, fetched first if needed. */
@@ -240,12 +168,12 @@ export class Transport {
 
   /** etcd called the current token invalid somewhere a call cannot retry (a stream): drop it. */
   tokenRefused(): void {
-    this.#token = undefined;
+    this.#token?.drop();
   }
 
   /** Forgets `token` after etcd refused it, unless a newer one replaced it already. */
   #invalidate(token: string | undefined): void {
-    if (token !== undefined && this.#token?.value === token) this.#token = undefined;
+    this.#token?.invalidate(token);
   }
 
   /**
@@ -284,7 +212,7 @@ export class Transport {
       if (err instanceof EtcdError || signal.aborted) throw err;
       this.endpointSet.failed(endpoint, err as Error);
       // Typed as a read's failure would be: the stream could not be opened there.
-      throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, { cause: err });
+      throw new UnavailableError(`${endpoint.url}: ${describeError(err)}`, { cause: err });
     }
   }
 
@@ -320,7 +248,7 @@ export class Transport {
   async #status(url: string, ms: number): Promise<Json | undefined> {
     const endpoint = this.endpointSet.list.find((e) => e.url === url);
     if (!endpoint || this.#closing) return undefined;
-    const scope = this.#open(undefined, ms);
+    const scope = this.#scopes.open(undefined, ms);
     try {
       const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
       const token = await this.#tokenFor(scope);
@@ -330,7 +258,7 @@ export class Transport {
       if (scope.aborted) throw new TimeoutError(`${url} did not answer within ${ms} ms`);
       throw err;
     } finally {
-      this.#end(scope);
+      this.#scopes.end(scope);
     }
   }
 
@@ -338,7 +266,7 @@ export class Transport {
   get(path: string, options: CallOptions = {}): Promise<Json> {
     if (this.#closing) return Promise.reject(new ClientClosedError('the client is closed'));
     return this.#withDeadline(options, (scope) =>
-      this.#attempt('GET', path, undefined, scope, false, undefined),
+      sendWithFailover(this.endpointSet, 'GET', path, undefined, scope, false, undefined),
     );
   }
 
@@ -364,14 +292,14 @@ export class Transport {
     try {
       text = JSON.stringify(body);
     } catch (err) {
-      return Promise.reject(this.#failed(scope, err));
+      return Promise.reject(this.#scopes.failed(scope, err));
     }
     const prefix = this.#apiPrefix;
     const token = this.#tokenNow();
     if (prefix === undefined || token === FETCH)
       return this.#callSlowly(scope, method, text, write);
     const path = `${prefix}/${method}`;
-    return this.#attempt('POST', path, text, scope, write, token).then(
+    return sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token).then(
       (result) => this.#succeeded(scope, result),
       (err) => this.#recover(err, scope, path, text, write, token),
     );
@@ -384,7 +312,7 @@ export class Transport {
       const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
       path = `${prefix}/${method}`;
     } catch (err) {
-      throw this.#failed(scope, err);
+      throw this.#scopes.failed(scope, err);
     }
     let result: Json;
     try {
@@ -404,12 +332,10 @@ export class Transport {
     write: boolean,
     token: string | undefined,
   ): Promise<Json> {
-    if (!refusedToken(err)) return this.#retry(err, scope, path, text, write);
     let result: Json;
     try {
-      this.#invalidate(token);
-      const fresh = await this.#tokenFor(scope);
-      result = await this.#attempt('POST', path, text, scope, write, fresh);
+      if (!refusedToken(err)) throw err;
+      result = await this.#withFreshToken(path, text, scope, write, token);
     } catch (error) {
       return this.#retry(error, scope, path, text, write);
     }
@@ -420,19 +346,27 @@ export class Transport {
   async #once(path: string, text: string, scope: CallScope, write: boolean): Promise<Json> {
     const token = await this.#tokenFor(scope);
     try {
-      return await this.#attempt('POST', path, text, scope, write, token);
+      return await sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token);
     } catch (err) {
-      // An expired token is refused before anything is applied: fetch a new one, once.
       if (!refusedToken(err)) throw err;
-      this.#invalidate(token);
-      return this.#attempt('POST', path, text, scope, write, await this.#tokenFor(scope));
+      return this.#withFreshToken(path, text, scope, write, token);
     }
   }
 
-  /**
-   * Retries what is safe to retry (reads; writes that provably never left), with
-   * backoff, within the deadline and the retry budget; else the call fails with `err`.
-   */
+  /** An expired token is refused before anything is applied: sends again with a new one. */
+  async #withFreshToken(
+    path: string,
+    text: string,
+    scope: CallScope,
+    write: boolean,
+    refused: string | undefined,
+  ): Promise<Json> {
+    this.#invalidate(refused);
+    const token = await this.#tokenFor(scope);
+    return sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token);
+  }
+
+  /** Retries the call if it may (within its deadline and the budget); else it fails with `err`. */
   async #retry(
     err: unknown,
     scope: CallScope,
@@ -442,25 +376,12 @@ export class Transport {
   ): Promise<Json> {
     let result: Json;
     try {
-      if (!this.#retryable(err)) throw err;
-      const { signal } = scope;
-      await sleep(RETRY_MIN_MS, undefined, { signal });
-      result = await pRetry(() => this.#once(path, text, scope, write), {
-        retries: MAX_RETRIES - 1,
-        minTimeout: RETRY_MIN_MS,
-        maxTimeout: 1_000,
-        randomize: true,
-        signal,
-        shouldRetry: ({ error }) => this.#retryable(error),
-      });
+      const once = () => this.#once(path, text, scope, write);
+      result = await this.#retries.retry(err, once, scope.signal);
     } catch (error) {
-      throw this.#failed(scope, error);
+      throw this.#scopes.failed(scope, error);
     }
     return this.#succeeded(scope, result);
-  }
-
-  #retryable(error: unknown): boolean {
-    return error instanceof EtcdError && error.retryable && this.#budget.spend();
   }
 
   /** Runs `work` within a call's scope: its deadline and its caller's signal. */
@@ -470,133 +391,22 @@ export class Transport {
     try {
       result = await work(scope);
     } catch (err) {
-      throw this.#failed(scope, err);
+      throw this.#scopes.failed(scope, err);
     }
-    this.#end(scope);
+    this.#scopes.end(scope);
     return result;
   }
 
   /** Starts a call's scope from its options; throws when the call cannot start. */
   #begin(options: CallOptions): CallScope {
     if (this.#closed) throw new ClientClosedError('the client is closed');
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const timeout = options.timeout ?? this.#timeout;
-    if (!(Number.isFinite(timeout) && timeout >= 0)) {
-      throw new InvalidArgumentError(`timeout must be a number of ms >= 0, got ${timeout}`);
-    }
-    return this.#open(signal, timeout);
-  }
-
-  /** A scope that ends at `signal` or after `timeout` ms (0: no deadline). */
-  #open(signal: AbortSignal | undefined, timeout: number): CallScope {
-    const scope = new CallScope(signal, timeout);
-    if (timeout > 0) {
-      scope.expiresAt = performance.now() + timeout;
-      this.#deadlines.add(scope);
-    }
-    signal?.addEventListener('abort', scope, { once: true });
-    return scope;
-  }
-
-  #end(scope: CallScope): void {
-    if (scope.timeout > 0) this.#deadlines.delete(scope);
-    scope.callerSignal?.removeEventListener('abort', scope);
+    return this.#scopes.begin(options, this.#timeout);
   }
 
   #succeeded(scope: CallScope, result: Json): Json {
-    this.#end(scope);
-    this.#budget.earn();
+    this.#scopes.end(scope);
+    this.#retries.earn();
     return result;
-  }
-
-  /**
-   * Ends a call that failed with `err` and says what it rejects with: an abort
-   * becomes the caller's reason or a TimeoutError.
-   */
-  #failed(scope: CallScope, err: unknown): unknown {
-    this.#end(scope);
-    if (!scope.aborted || (err instanceof EtcdError && !(err instanceof Aborted))) return err;
-    if (scope.callerSignal?.aborted) return scope.callerSignal.reason;
-    if (scope.timedOut) {
-      const { inDoubt: indeterminate } = scope;
-      return new TimeoutError(
-        `no answer within ${scope.timeout} ms` +
-          (indeterminate ? '; the write may or may not have been applied' : ''),
-        { indeterminate },
-      );
-    }
-    return err;
-  }
-
-  /**
-   * Sends one request, moving on to the next endpoint when the current one fails:
-   * always for a read; for a write only when it provably never left.
-   */
-  #attempt(
-    method: 'GET' | 'POST',
-    path: string,
-    body: string | undefined,
-    scope: CallScope,
-    write: boolean,
-    token: string | undefined,
-  ): Promise<Json> {
-    const { list } = this.endpointSet;
-    // One endpoint is tried whether it is up or down: no need to order them.
-    const endpoints = list.length === 1 ? list : this.endpointSet.order();
-    const first = endpoints[0]!;
-    return gatewayRequest(first, method, path, body, token, write, scope).then(
-      (result) => {
-        this.endpointSet.succeeded(first);
-        return result;
-      },
-      async (err: unknown) => {
-        let lastError = this.#afterFailure(err, first, scope, write);
-        for (const endpoint of endpoints.slice(1)) {
-          try {
-            const result = await gatewayRequest(endpoint, method, path, body, token, write, scope);
-            this.endpointSet.succeeded(endpoint);
-            return result;
-          } catch (error) {
-            lastError = this.#afterFailure(error, endpoint, scope, write);
-          }
-        }
-        throw new UnavailableError(
-          `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
-          { cause: lastError },
-        );
-      },
-    );
-  }
-
-  /**
-   * Judges a failed request on `endpoint`: throws when the call must stop here,
-   * returns the error when the next endpoint may be tried.
-   */
-  #afterFailure(err: unknown, endpoint: Endpoint, scope: CallScope, write: boolean): unknown {
-    if (scope.aborted) {
-      // A member that let the deadline pass is avoided by the next calls.
-      if (scope.reason === DEADLINE) {
-        this.endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
-      }
-      throw err;
-    }
-    if (err instanceof UnavailableError && (!err.indeterminate || err instanceof ErrorPage)) {
-      // etcd refused it (no leader, not ready) or a proxy answered for a dead
-      // member: avoid this one, and try the next unless the write may have left.
-      this.endpointSet.failed(endpoint, err);
-      if (err.indeterminate) throw err;
-      return err;
-    }
-    if (err instanceof EtcdError) throw err;
-    this.endpointSet.failed(endpoint, err as Error);
-    if (write && !NEVER_SENT.has(errorCode(err))) {
-      throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
-        cause: err,
-        indeterminate: true,
-      });
-    }
-    return err;
   }
 
   /** New calls, streams and probes are refused from now on, except lease revokes. */
@@ -609,35 +419,11 @@ export class Transport {
     this.#closing = true;
     this.#closed = true;
     await this.endpointSet.close();
-    this.#deadlines.clear();
+    this.#scopes.clear();
   }
 }
-
-/** Marks a wait that ended because its signal aborted. */
-class Aborted extends EtcdError {}
 
 /** etcd refused the call's token as expired or unknown: nothing was applied. */
 function refusedToken(err: unknown): boolean {
   return err instanceof AuthenticationError && err.message.includes('invalid auth token');
-}
-
-/** Waits for `promise` until `signal` aborts, then rejects with the `Aborted` marker. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return waitUntilAborted(promise, signal, () => new Aborted('aborted'));
-}
-
-function errorCode(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return '';
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') return code;
-  // undici wraps connect failures; the system error is the cause.
-  return errorCode((err as { cause?: unknown }).cause);
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const code = errorCode(err);
-    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
 }
