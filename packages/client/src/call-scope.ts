@@ -32,6 +32,8 @@ export class CallScope implements Expiring {
   inDoubt = false;
   /** The request in flight, aborted with the scope. */
   inFlight: Abortable | undefined;
+  previousDeadline: Expiring | undefined = undefined;
+  nextDeadline: Expiring | undefined = undefined;
   #controller: AbortController | undefined;
 
   constructor(

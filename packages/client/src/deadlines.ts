@@ -6,8 +6,9 @@
  * earliest registered deadline; when it fires, the entries past their
  * deadline expire and it is armed again for the earliest of the rest. Calls
  * mostly share one timeout, so a new entry's deadline is rarely the earliest,
- * and registering or removing one costs a set insertion or deletion, no timer.
- * An entry removed before its deadline is simply skipped when the timer fires.
+ * and registering or removing one links or unlinks it in a list: no timer,
+ * no allocation. When the entry the timer was armed for ended early, the
+ * timer fires to find nothing due and is armed for the next.
  * The timer does not keep the process alive: a call in flight does, through
  * its connection or its own pause between retries.
  */
@@ -18,26 +19,44 @@ export interface Expiring {
   readonly expiresAt: number;
   /** Called once, when the deadline has passed. */
   expire(): void;
+  /** The neighbours in the list of registered entries; kept by `Deadlines` only. */
+  previousDeadline: Expiring | undefined;
+  nextDeadline: Expiring | undefined;
 }
 
 export class Deadlines {
-  readonly #entries = new Set<Expiring>();
+  /** The registered entries, in the order they came: mostly their deadlines' order. */
+  #first: Expiring | undefined;
+  #last: Expiring | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** When the timer fires (Infinity: not armed). */
   #armedFor = Number.POSITIVE_INFINITY;
 
   add(entry: Expiring): void {
-    this.#entries.add(entry);
+    entry.previousDeadline = this.#last;
+    entry.nextDeadline = undefined;
+    if (this.#last) this.#last.nextDeadline = entry;
+    else this.#first = entry;
+    this.#last = entry;
     if (entry.expiresAt < this.#armedFor) this.#arm(entry.expiresAt);
   }
 
+  /** Removes `entry`, which must have been added and not removed or expired since. */
   delete(entry: Expiring): void {
-    this.#entries.delete(entry);
+    const { previousDeadline: previous, nextDeadline: next } = entry;
+    if (previous) previous.nextDeadline = next;
+    else if (this.#first === entry) this.#first = next;
+    else return;
+    if (next) next.previousDeadline = previous;
+    else this.#last = previous;
+    entry.previousDeadline = undefined;
+    entry.nextDeadline = undefined;
   }
 
   /** Stops the timer; entries still registered never expire. */
   clear(): void {
-    this.#entries.clear();
+    this.#first = undefined;
+    this.#last = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
@@ -56,11 +75,11 @@ export class Deadlines {
     const now = performance.now();
     const expired: Expiring[] = [];
     let next = Number.POSITIVE_INFINITY;
-    for (const entry of this.#entries) {
+    for (let entry = this.#first; entry; entry = entry.nextDeadline) {
       if (entry.expiresAt <= now) expired.push(entry);
       else if (entry.expiresAt < next) next = entry.expiresAt;
     }
-    for (const entry of expired) this.#entries.delete(entry);
+    for (const entry of expired) this.delete(entry);
     if (next < Number.POSITIVE_INFINITY) this.#arm(next);
     for (const entry of expired) entry.expire();
   };
