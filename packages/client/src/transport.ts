@@ -4,7 +4,10 @@
  * How it works: one undici Pool per endpoint keeps HTTP/1.1 connections alive.
  * A call is `POST <apiPrefix>/<service>/<method>` with a JSON body. Each call has
  * one deadline (its `timeout`) and an optional AbortSignal; whichever fires
- * first ends it. The API prefix is read once from `GET /version` unless given.
+ * first ends it. The deadlines of all calls share one timer (`CallScopes`), and
+ * a call makes no AbortController unless it has to wait for something that
+ * takes a signal: the common call is one request (`gatewayRequest`) and one
+ * settled promise. The API prefix is read once from `GET /version` unless given.
  * When an endpoint refuses the connection the call moves on to the next one,
  * since such a request provably never reached etcd. Any other transport
  * failure of a write is reported as indeterminate: it may have been applied.
@@ -126,12 +129,14 @@ export class Transport {
     return this.#token !== undefined;
   }
 
-  /** A valid token (undefined without auth), fetched first if needed. */
-  #ensureToken(signal: AbortSignal): Promise<string | undefined> | string | undefined {
+  /**
+   * The token to send (undefined without auth), fetched first if needed while
+   * `waiter.signal` allows: a call's scope makes that signal only then.
+   */
+  #tokenFor(waiter: { readonly signal: AbortSignal }): string | undefined | Promise<string> {
     const token = this.#token;
-    if (!token) return undefined;
-    const now = token.now();
-    return now === FETCH ? untilAborted(token.fetch(), signal) : now;
+    const now = token?.now();
+    return now === FETCH ? untilAborted(token!.fetch(), waiter.signal) : now;
   }
 
   /** Asks etcd for a token, under the client's own deadline. */
@@ -155,25 +160,9 @@ export class Transport {
     });
   }
 
-  /** The token to send when it needs no fetching (undefined: no auth), else `FETCH`. */
-  #tokenNow(): string | undefined | typeof FETCH {
-    return this.#token?.now();
-  }
-
-  /** The token for a request of `scope`, fetched first if needed. */
-  #tokenFor(scope: CallScope): string | undefined | Promise<string | undefined> {
-    const now = this.#tokenNow();
-    return now === FETCH ? this.#ensureToken(scope.signal) : now;
-  }
-
   /** etcd called the current token invalid somewhere a call cannot retry (a stream): drop it. */
   tokenRefused(): void {
     this.#token?.drop();
-  }
-
-  /** Forgets `token` after etcd refused it, unless a newer one replaced it already. */
-  #invalidate(token: string | undefined): void {
-    this.#token?.invalidate(token);
   }
 
   /**
@@ -188,7 +177,7 @@ export class Transport {
   ): Promise<{ body: AsyncIterable<Buffer>; url: string }> {
     if (this.#closing) throw new ClientClosedError('the client is closed');
     const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
-    const token = await this.#ensureToken(signal);
+    const token = await this.#tokenFor({ signal });
     const endpoint = this.endpointSet.current;
     try {
       const res = await endpoint.streams.request({
@@ -202,7 +191,9 @@ export class Transport {
       } as Parameters<Pool['request']>[0]);
       if (res.statusCode !== 200) {
         const text = await res.body.text();
-        if (res.statusCode === 401 || text.includes('invalid auth token')) this.#invalidate(token);
+        if (res.statusCode === 401 || text.includes('invalid auth token')) {
+          this.#token?.invalidate(token);
+        }
         throw new UnavailableError(
           `${endpoint.url} answered ${res.statusCode}: ${text.slice(0, 200)}`,
         );
@@ -295,7 +286,7 @@ export class Transport {
       return Promise.reject(this.#scopes.failed(scope, err));
     }
     const prefix = this.#apiPrefix;
-    const token = this.#tokenNow();
+    const token = this.#token?.now();
     if (prefix === undefined || token === FETCH)
       return this.#callSlowly(scope, method, text, write);
     const path = `${prefix}/${method}`;
@@ -361,7 +352,7 @@ export class Transport {
     write: boolean,
     refused: string | undefined,
   ): Promise<Json> {
-    this.#invalidate(refused);
+    this.#token?.invalidate(refused);
     const token = await this.#tokenFor(scope);
     return sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token);
   }
