@@ -32,6 +32,7 @@ export class CallScope implements Expiring {
   inDoubt = false;
   /** The request in flight, aborted with the scope. */
   inFlight: Abortable | undefined;
+  /** Links in the list of registered deadlines, kept by `Deadlines`. */
   previousDeadline: Expiring | undefined = undefined;
   nextDeadline: Expiring | undefined = undefined;
   #controller: AbortController | undefined;

@@ -367,6 +367,8 @@ export class Transport {
   ): Promise<Json> {
     let result: Json;
     try {
+      // An aborted call is over, whatever its error says: nothing to retry, no budget spent.
+      if (scope.aborted) throw err;
       const once = () => this.#once(path, text, scope, write);
       result = await this.#retries.retry(err, once, scope.signal);
     } catch (error) {
