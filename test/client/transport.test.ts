@@ -126,6 +126,58 @@ describe('timeout', () => {
     );
   });
 
+  test('a call waiting for a free connection ends at its deadline; a write that never got one is not in doubt', async () => {
+    const holder = new AbortController();
+    await using hung = await silentServer();
+    const only: EtcdOptions = { endpoints: hung.url, apiPrefix: '/v3', connections: 1 };
+    await using client = new Etcd({ ...only, timeout: 0 });
+    // Takes the only connection, and keeps it: the server never answers.
+    const holding = failure(client.get('k', { signal: holder.signal }));
+    await eventually(() => assert.equal(hung.connections, 1));
+    // Queued behind it, with a long deadline, then a short one registered after it.
+    const waiter = new AbortController();
+    let waiterSettled = false;
+    const waiting = failure(client.get('k', { signal: waiter.signal, timeout: 600_000 })).finally(
+      () => {
+        waiterSettled = true;
+      },
+    );
+    assertError(
+      await failure(client.set('k', 1, { timeout: 100 })),
+      TimeoutError,
+      { indeterminate: false },
+      'a queued set',
+    );
+    assertError(
+      await failure(client.get('k', { timeout: 100 })),
+      TimeoutError,
+      { indeterminate: false },
+      'a queued get',
+    );
+    assert.equal(waiterSettled, false, 'the call with the later deadline still waits');
+    const reason = new Error('enough');
+    holder.abort(reason);
+    assert.equal(await holding, reason);
+    waiter.abort(reason);
+    assert.equal(await waiting, reason);
+  });
+
+  test('many calls in flight on a few connections all succeed, each within its own deadline', async () => {
+    await using client = new Etcd({
+      endpoints: etcd.endpoint,
+      keyPrefix: uniquePrefix('transport'),
+      connections: 2,
+      timeout: 10_000,
+    });
+    const keys = Array.from({ length: 64 }, (_, n) => `k${n}`);
+    await Promise.all(keys.map((key, n) => client.set(key, n, { timeout: 5_000 + n })));
+    const values = await Promise.all(keys.map((key) => client.get(key)));
+    assert.deepEqual(
+      values.map((kv) => kv?.value),
+      keys.map((_, n) => n),
+    );
+  });
+
   test('a short timeout against the real etcd still succeeds', async () => {
     await using client = new Etcd({
       endpoints: etcd.endpoint,

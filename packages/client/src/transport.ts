@@ -4,7 +4,10 @@
  * How it works: one undici Pool per endpoint keeps HTTP/1.1 connections alive.
  * A call is `POST <apiPrefix>/<service>/<method>` with a JSON body. Each call has
  * one deadline (its `timeout`) and an optional AbortSignal; whichever fires
- * first ends it. The API prefix is read once from `GET /version` unless given.
+ * first ends it. The deadlines of all calls share one timer (`CallScopes`), and
+ * a call makes no AbortController unless it has to wait for something that
+ * takes a signal: the common call is one request (`gatewayRequest`) and one
+ * settled promise. The API prefix is read once from `GET /version` unless given.
  * When an endpoint refuses the connection the call moves on to the next one,
  * since such a request provably never reached etcd. Any other transport
  * failure of a write is reported as indeterminate: it may have been applied.
@@ -12,122 +15,52 @@
  * endpoint down like a refused connection; a write moves on only after a 503.
  */
 
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import pRetry from 'p-retry';
 import type { Pool } from 'undici';
-import { untilAborted as waitUntilAborted } from './abort.js';
-import { type Endpoint, EndpointSet } from './endpoints.js';
+import { untilAborted } from './aborted.js';
+import { apiPrefixFor } from './api-prefix.js';
+import { AuthToken, FETCH } from './auth-token.js';
+import type { CallScope } from './call-scope.js';
+import { CallScopes } from './call-scopes.js';
+import { describeError } from './describe-error.js';
+import { EndpointSet } from './endpoints.js';
 import {
   AuthenticationError,
   ClientClosedError,
   EtcdError,
-  fromGatewayError,
-  InvalidArgumentError,
   ProtocolError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
-import { asObject, type Json, str } from './wire.js';
+import { sendWithFailover } from './failover.js';
+import { gatewayRequest, headersFor } from './gateway-request.js';
+import { Retries } from './retries.js';
+import type {
+  AuthOptions,
+  CallOptions,
+  TlsOptions,
+  TransportOptions,
+} from './transport-options.js';
+import { type Json, str } from './wire.js';
 
-export interface TlsOptions {
-  /** Certificate authorities to trust, PEM. */
-  ca?: string | Buffer | Array<string | Buffer> | undefined;
-  /** Client certificate for `--client-cert-auth`, PEM. */
-  cert?: string | Buffer | undefined;
-  /** Private key of the client certificate, PEM. */
-  key?: string | Buffer | undefined;
-  /** Server name to verify, when it differs from the endpoint's host. */
-  servername?: string | undefined;
-  /** Verify the server certificate. Default true; turn off only for tests. */
-  rejectUnauthorized?: boolean | undefined;
-}
-
-export interface CallOptions {
-  /** Abort the call; it rejects with `signal.reason`. */
-  signal?: AbortSignal | undefined;
-  /** Deadline in milliseconds; 0 disables it. Defaults to the client's `timeout`. */
-  timeout?: number | undefined;
-}
-
-export interface AuthOptions {
-  user: string;
-  password: string;
-  /** Fetch a new token after this many ms, before etcd's token TTL (300 s by default) ends. Default 240,000. */
-  refreshInterval?: number | undefined;
-}
-
-export interface TransportOptions {
-  endpoints: string[];
-  timeout: number;
-  apiPrefix: string | undefined;
-  tls: TlsOptions | undefined;
-  connections: number;
-  auth: AuthOptions | undefined;
-}
-
-export const DEFAULT_TOKEN_REFRESH_MS = 240_000;
-
-/** Connection-level error codes that prove the request was never sent. */
-const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
-const HEADERS = { 'content-type': 'application/json' };
-const NOT_SENT = () => false;
-/** The abort reason of a call whose deadline passed. */
-const DEADLINE = Symbol('deadline');
-
-/** Retries before a call gives up (each also bounded by the deadline). */
-const MAX_RETRIES = 4;
-const RETRY_MIN_MS = 25;
-
-/**
- * Retries cost a token; successful calls earn a tenth of one back. A cluster
- * that keeps failing drains the budget, and calls then fail at once instead of
- * multiplying the load on it.
- */
-class RetryBudget {
-  static readonly MAX = 20;
-  #tokens = RetryBudget.MAX;
-
-  spend(): boolean {
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
-    return true;
-  }
-
-  earn(): void {
-    this.#tokens = Math.min(RetryBudget.MAX, this.#tokens + 0.1);
-  }
-}
-
-function headersFor(token: string | undefined): Record<string, string> {
-  return token === undefined ? HEADERS : { ...HEADERS, authorization: token };
-}
-
-/** Maps `GET /version`'s server version to the gateway's path prefix. */
-export function apiPrefixFor(serverVersion: string): string {
-  const match = /^(\d+)\.(\d+)/.exec(serverVersion);
-  if (!match) throw new ProtocolError(`unrecognised etcd version ${JSON.stringify(serverVersion)}`);
-  const major = Number(match[1]);
-  const minor = Number(match[2]);
-  if (major !== 3 || minor < 2) {
-    throw new ProtocolError(`etcd ${serverVersion} has no v3 JSON gateway this client supports`);
-  }
-  if (minor === 2) return '/v3alpha';
-  if (minor === 3) return '/v3beta';
-  return '/v3';
-}
+export { DEFAULT_TOKEN_REFRESH_MS } from './auth-token.js';
+export type {
+  AuthOptions,
+  CallOptions,
+  TlsOptions,
+  TransportOptions,
+} from './transport-options.js';
 
 export class Transport {
   /** Endpoints and their health; `on('endpoint-down' | 'endpoint-up')` reports changes. */
   readonly endpointSet: EndpointSet;
   readonly #timeout: number;
   readonly #tls: TlsOptions | undefined;
-  readonly #auth: AuthOptions | undefined;
-  #token: { value: string; at: number } | undefined;
-  readonly #budget = new RetryBudget();
-  #authenticating: Promise<string> | undefined;
+  /** The auth token, when the client authenticates. */
+  readonly #token: AuthToken | undefined;
+  readonly #retries = new Retries();
   #apiPrefix: string | undefined;
   #detecting: Promise<string> | undefined;
+  readonly #scopes = new CallScopes();
   #closed = false;
   /** Closing: only lease revokes (a closing client's sessions) may still go out. */
   #closing = false;
@@ -135,7 +68,8 @@ export class Transport {
   constructor(options: TransportOptions) {
     this.#timeout = options.timeout;
     this.#tls = options.tls;
-    this.#auth = options.auth;
+    const { auth } = options;
+    this.#token = auth && new AuthToken(auth, () => this.#authenticate(auth));
     this.#apiPrefix = options.apiPrefix;
     this.endpointSet = new EndpointSet(options.endpoints, options.connections, options.tls);
   }
@@ -151,7 +85,7 @@ export class Transport {
    */
   async apiPrefix(options: CallOptions = {}): Promise<string> {
     if (this.#apiPrefix !== undefined) return this.#apiPrefix;
-    return this.#withDeadline(options, NOT_SENT, (signal) => untilAborted(this.#detect(), signal));
+    return this.#withDeadline(options, (scope) => untilAborted(this.#detect(), scope.signal));
   }
 
   #detect(): Promise<string> {
@@ -192,48 +126,43 @@ export class Transport {
 
   /** Calls carry an auth token. etcd's WebSocket proxy cannot pass one on, so streams use HTTP. */
   get authenticated(): boolean {
-    return this.#auth !== undefined;
+    return this.#token !== undefined;
   }
 
   /**
-   * A valid token, fetched once for all concurrent callers and again when it
-   * is older than the refresh interval or etcd called it invalid.
+   * The token to send (undefined without auth), fetched first if needed while
+   * `waiter.signal` allows: a call's scope makes that signal only then.
    */
-  async #ensureToken(signal: AbortSignal): Promise<string | undefined> {
-    const auth = this.#auth;
-    if (!auth) return undefined;
+  #tokenFor(waiter: { readonly signal: AbortSignal }): string | undefined | Promise<string> {
     const token = this.#token;
-    const maxAge = auth.refreshInterval ?? DEFAULT_TOKEN_REFRESH_MS;
-    if (token && performance.now() - token.at < maxAge) return token.value;
-    this.#authenticating ??= this.#withDeadline({}, NOT_SENT, async (deadline) => {
-      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), deadline));
+    const now = token?.now();
+    return now === FETCH ? untilAborted(token!.fetch(), waiter.signal) : now;
+  }
+
+  /** Asks etcd for a token, under the client's own deadline. */
+  #authenticate(auth: AuthOptions): Promise<string> {
+    return this.#withDeadline({}, async (scope) => {
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
       const body = JSON.stringify({ name: auth.user, password: auth.password });
-      const res = await this.#attempt(
+      const path = `${prefix}/auth/authenticate`;
+      const res = await sendWithFailover(
+        this.endpointSet,
         'POST',
-        `${prefix}/auth/authenticate`,
+        path,
         body,
-        deadline,
+        scope,
         false,
         undefined,
       );
       const value = str(res.token, 'token');
       if (!value) throw new ProtocolError('etcd answered authenticate without a token');
-      this.#token = { value, at: performance.now() };
       return value;
-    }).finally(() => {
-      this.#authenticating = undefined;
     });
-    return untilAborted(this.#authenticating, signal);
   }
 
   /** etcd called the current token invalid somewhere a call cannot retry (a stream): drop it. */
   tokenRefused(): void {
-    this.#token = undefined;
-  }
-
-  /** Forgets `token` after etcd refused it, unless a newer one replaced it already. */
-  #invalidate(token: string | undefined): void {
-    if (token !== undefined && this.#token?.value === token) this.#token = undefined;
+    this.#token?.drop();
   }
 
   /**
@@ -248,7 +177,7 @@ export class Transport {
   ): Promise<{ body: AsyncIterable<Buffer>; url: string }> {
     if (this.#closing) throw new ClientClosedError('the client is closed');
     const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
-    const token = await this.#ensureToken(signal);
+    const token = await this.#tokenFor({ signal });
     const endpoint = this.endpointSet.current;
     try {
       const res = await endpoint.streams.request({
@@ -262,7 +191,9 @@ export class Transport {
       } as Parameters<Pool['request']>[0]);
       if (res.statusCode !== 200) {
         const text = await res.body.text();
-        if (res.statusCode === 401 || text.includes('invalid auth token')) this.#invalidate(token);
+        if (res.statusCode === 401 || text.includes('invalid auth token')) {
+          this.#token?.invalidate(token);
+        }
         throw new UnavailableError(
           `${endpoint.url} answered ${res.statusCode}: ${text.slice(0, 200)}`,
         );
@@ -272,7 +203,7 @@ export class Transport {
       if (err instanceof EtcdError || signal.aborted) throw err;
       this.endpointSet.failed(endpoint, err as Error);
       // Typed as a read's failure would be: the stream could not be opened there.
-      throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, { cause: err });
+      throw new UnavailableError(`${endpoint.url}: ${describeError(err)}`, { cause: err });
     }
   }
 
@@ -308,231 +239,167 @@ export class Transport {
   async #status(url: string, ms: number): Promise<Json | undefined> {
     const endpoint = this.endpointSet.list.find((e) => e.url === url);
     if (!endpoint || this.#closing) return undefined;
-    const signal = AbortSignal.timeout(ms);
+    const scope = this.#scopes.open(undefined, ms);
     try {
-      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
-      const token = await this.#ensureToken(signal);
-      return await this.#request(
-        endpoint,
-        'POST',
-        `${prefix}/maintenance/status`,
-        '{}',
-        signal,
-        false,
-        token,
-      );
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
+      const token = await this.#tokenFor(scope);
+      const path = `${prefix}/maintenance/status`;
+      return await gatewayRequest(endpoint, 'POST', path, '{}', token, false, scope);
     } catch (err) {
-      if (signal.aborted) throw new TimeoutError(`${url} did not answer within ${ms} ms`);
+      if (scope.aborted) throw new TimeoutError(`${url} did not answer within ${ms} ms`);
       throw err;
+    } finally {
+      this.#scopes.end(scope);
     }
   }
 
   /** `GET path` (outside the API prefix), e.g. `/version`. */
   get(path: string, options: CallOptions = {}): Promise<Json> {
     if (this.#closing) return Promise.reject(new ClientClosedError('the client is closed'));
-    return this.#withDeadline(options, NOT_SENT, (signal) =>
-      this.#attempt('GET', path, undefined, signal, false, undefined),
+    return this.#withDeadline(options, (scope) =>
+      sendWithFailover(this.endpointSet, 'GET', path, undefined, scope, false, undefined),
     );
   }
 
-  /** Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes. */
+  /**
+   * Calls `<apiPrefix>/<method>` with a JSON body. `write` marks state changes.
+   *
+   * The common case, a first attempt that succeeds once the API prefix is known
+   * and the token fresh, is one request and one settled promise: no timer,
+   * no AbortController, no retry machinery. Anything else (detection, a token
+   * to fetch, failure) goes on in the async steps below.
+   */
   call(method: string, body: Json, options: CallOptions, write: boolean): Promise<Json> {
     if (this.#closing && method !== 'lease/revoke') {
       return Promise.reject(new ClientClosedError('the client is closed'));
     }
-    // A write is in doubt only once it has been handed to the connection.
-    let sent = false;
-    return this.#withDeadline(
-      options,
-      () => write && sent,
-      async (signal) => {
-        const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), signal));
-        const path = `${prefix}/${method}`;
-        const text = JSON.stringify(body);
-        const once = async () => {
-          const token = await this.#ensureToken(signal);
-          sent = true;
-          try {
-            return await this.#attempt('POST', path, text, signal, write, token);
-          } catch (err) {
-            // An expired token is refused before anything is applied: fetch a new one, once.
-            if (
-              !(err instanceof AuthenticationError) ||
-              !err.message.includes('invalid auth token')
-            ) {
-              throw err;
-            }
-            this.#invalidate(token);
-            return this.#attempt(
-              'POST',
-              path,
-              text,
-              signal,
-              write,
-              await this.#ensureToken(signal),
-            );
-          }
-        };
-        const retryable = (error: unknown) =>
-          error instanceof EtcdError && error.retryable && this.#budget.spend();
-        let result: Json;
-        try {
-          // The common case, a first attempt that succeeds, pays nothing for retries.
-          result = await once();
-        } catch (err) {
-          if (!retryable(err)) throw err;
-          // Retry what is safe to retry (reads; writes that provably never left), with
-          // backoff, within the deadline and the retry budget.
-          await sleep(RETRY_MIN_MS, undefined, { signal });
-          result = await pRetry(once, {
-            retries: MAX_RETRIES - 1,
-            minTimeout: RETRY_MIN_MS,
-            maxTimeout: 1_000,
-            randomize: true,
-            signal,
-            shouldRetry: ({ error }) => retryable(error),
-          });
-        }
-        this.#budget.earn();
-        return result;
-      },
-    );
-  }
-
-  /**
-   * Runs `work` under one signal that carries both the caller's signal and the
-   * deadline, and turns an abort into the caller's reason or a TimeoutError.
-   */
-  async #withDeadline<T>(
-    options: CallOptions,
-    inDoubt: () => boolean,
-    work: (signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    if (this.#closed) throw new ClientClosedError('the client is closed');
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const timeout = options.timeout ?? this.#timeout;
-    if (!(Number.isFinite(timeout) && timeout >= 0)) {
-      throw new InvalidArgumentError(`timeout must be a number of ms >= 0, got ${timeout}`);
-    }
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer =
-      timeout > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            controller.abort(DEADLINE);
-          }, timeout)
-        : undefined;
-    const onAbort = () => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    let scope: CallScope;
     try {
-      return await work(controller.signal);
+      scope = this.#begin(options);
     } catch (err) {
-      if (!controller.signal.aborted || (err instanceof EtcdError && !(err instanceof Aborted))) {
-        throw err;
-      }
-      if (signal?.aborted) throw signal.reason;
-      if (timedOut) {
-        const indeterminate = inDoubt();
-        throw new TimeoutError(
-          `no answer within ${timeout} ms` +
-            (indeterminate ? '; the write may or may not have been applied' : ''),
-          { indeterminate },
-        );
-      }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      return Promise.reject(err);
     }
-  }
-
-  /**
-   * Sends one request, moving on to the next endpoint when the current one fails:
-   * always for a read; for a write only when it provably never left.
-   */
-  async #attempt(
-    method: 'GET' | 'POST',
-    path: string,
-    body: string | undefined,
-    signal: AbortSignal,
-    write: boolean,
-    token: string | undefined,
-  ): Promise<Json> {
-    let lastError: unknown;
-    for (const endpoint of this.endpointSet.order()) {
-      try {
-        const result = await this.#request(endpoint, method, path, body, signal, write, token);
-        this.endpointSet.succeeded(endpoint);
-        return result;
-      } catch (err) {
-        if (signal.aborted) {
-          // A member that let the deadline pass is avoided by the next calls.
-          if (signal.reason === DEADLINE)
-            this.endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
-          throw err;
-        }
-        if (err instanceof UnavailableError && (!err.indeterminate || err instanceof ErrorPage)) {
-          // etcd refused it (no leader, not ready) or a proxy answered for a dead
-          // member: avoid this one, and try the next unless the write may have left.
-          this.endpointSet.failed(endpoint, err);
-          lastError = err;
-          if (err.indeterminate) throw err;
-          continue;
-        }
-        if (err instanceof EtcdError) throw err;
-        lastError = err;
-        this.endpointSet.failed(endpoint, err as Error);
-        if (write && !NEVER_SENT.has(errorCode(err))) {
-          throw new UnavailableError(`${endpoint.url}: ${describe(err)}`, {
-            cause: err,
-            indeterminate: true,
-          });
-        }
-      }
+    let text: string;
+    try {
+      text = JSON.stringify(body);
+    } catch (err) {
+      return Promise.reject(this.#scopes.failed(scope, err));
     }
-    throw new UnavailableError(
-      `no endpoint could be reached (${this.endpoints.join(', ')}): ${describe(lastError)}`,
-      { cause: lastError },
+    const prefix = this.#apiPrefix;
+    const token = this.#token?.now();
+    if (prefix === undefined || token === FETCH)
+      return this.#callSlowly(scope, method, text, write);
+    const path = `${prefix}/${method}`;
+    return sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token).then(
+      (result) => this.#succeeded(scope, result),
+      (err) => this.#recover(err, scope, path, text, write, token),
     );
   }
 
-  async #request(
-    endpoint: Endpoint,
-    method: 'GET' | 'POST',
+  /** A call that must first learn the API prefix or fetch a token. */
+  async #callSlowly(scope: CallScope, method: string, text: string, write: boolean): Promise<Json> {
+    let path: string;
+    try {
+      const prefix = this.#apiPrefix ?? (await untilAborted(this.#detect(), scope.signal));
+      path = `${prefix}/${method}`;
+    } catch (err) {
+      throw this.#scopes.failed(scope, err);
+    }
+    let result: Json;
+    try {
+      result = await this.#once(path, text, scope, write);
+    } catch (err) {
+      return this.#retry(err, scope, path, text, write);
+    }
+    return this.#succeeded(scope, result);
+  }
+
+  /** After a first attempt failed: a refused token is fetched anew once, then retries follow if allowed. */
+  async #recover(
+    err: unknown,
+    scope: CallScope,
     path: string,
-    body: string | undefined,
-    signal: AbortSignal,
+    text: string,
     write: boolean,
     token: string | undefined,
   ): Promise<Json> {
-    const res = await endpoint.pool.request({
-      method,
-      path,
-      body: body ?? null,
-      headers: headersFor(token),
-      signal,
-    });
-    const text = await res.body.text();
-    const parsed = parseJson(text);
-    if (res.statusCode >= 500 && !isGatewayError(parsed)) {
-      throw ErrorPage.from(endpoint.url, path, res.statusCode, text, write);
+    let result: Json;
+    try {
+      if (!refusedToken(err)) throw err;
+      result = await this.#withFreshToken(path, text, scope, write, token);
+    } catch (error) {
+      return this.#retry(error, scope, path, text, write);
     }
-    if (parsed === undefined) {
-      throw new ProtocolError(
-        `${endpoint.url}${path} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`,
-      );
+    return this.#succeeded(scope, result);
+  }
+
+  /** One attempt of a call: a token first if needed, and a fresh one once if etcd refused it. */
+  async #once(path: string, text: string, scope: CallScope, write: boolean): Promise<Json> {
+    const token = await this.#tokenFor(scope);
+    try {
+      return await sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token);
+    } catch (err) {
+      if (!refusedToken(err)) throw err;
+      return this.#withFreshToken(path, text, scope, write, token);
     }
-    const json = asObject(parsed, 'response');
-    if (res.statusCode !== 200) {
-      const code = typeof json.code === 'number' ? json.code : 2;
-      throw fromGatewayError(code, str(json.message ?? json.error, 'message'), {
-        write,
-        httpStatus: res.statusCode,
-      });
+  }
+
+  /** An expired token is refused before anything is applied: sends again with a new one. */
+  async #withFreshToken(
+    path: string,
+    text: string,
+    scope: CallScope,
+    write: boolean,
+    refused: string | undefined,
+  ): Promise<Json> {
+    this.#token?.invalidate(refused);
+    const token = await this.#tokenFor(scope);
+    return sendWithFailover(this.endpointSet, 'POST', path, text, scope, write, token);
+  }
+
+  /** Retries the call if it may (within its deadline and the budget); else it fails with `err`. */
+  async #retry(
+    err: unknown,
+    scope: CallScope,
+    path: string,
+    text: string,
+    write: boolean,
+  ): Promise<Json> {
+    let result: Json;
+    try {
+      // An aborted call is over, whatever its error says: nothing to retry, no budget spent.
+      if (scope.aborted) throw err;
+      const once = () => this.#once(path, text, scope, write);
+      result = await this.#retries.retry(err, once, scope.signal);
+    } catch (error) {
+      throw this.#scopes.failed(scope, error);
     }
-    return json;
+    return this.#succeeded(scope, result);
+  }
+
+  /** Runs `work` within a call's scope: its deadline and its caller's signal. */
+  async #withDeadline<T>(options: CallOptions, work: (scope: CallScope) => Promise<T>): Promise<T> {
+    const scope = this.#begin(options);
+    let result: T;
+    try {
+      result = await work(scope);
+    } catch (err) {
+      throw this.#scopes.failed(scope, err);
+    }
+    this.#scopes.end(scope);
+    return result;
+  }
+
+  /** Starts a call's scope from its options; throws when the call cannot start. */
+  #begin(options: CallOptions): CallScope {
+    if (this.#closed) throw new ClientClosedError('the client is closed');
+    return this.#scopes.begin(options, this.#timeout);
+  }
+
+  #succeeded(scope: CallScope, result: Json): Json {
+    this.#scopes.end(scope);
+    this.#retries.earn();
+    return result;
   }
 
   /** New calls, streams and probes are refused from now on, except lease revokes. */
@@ -545,62 +412,11 @@ export class Transport {
     this.#closing = true;
     this.#closed = true;
     await this.endpointSet.close();
+    this.#scopes.clear();
   }
 }
 
-/** Marks a wait that ended because its signal aborted. */
-class Aborted extends EtcdError {}
-
-/**
- * A 5xx answer that is not etcd's: a proxy's page for a member it could not
- * reach. 503 means the proxy found no upstream and never forwarded the request;
- * after a 502 or 504 a write may have reached etcd.
- */
-class ErrorPage extends UnavailableError {
-  static from(url: string, path: string, status: number, text: string, write: boolean): ErrorPage {
-    const indeterminate = write && status !== 503;
-    return new ErrorPage(
-      `${url}${path} answered ${status} with a page that is not etcd's: ${text.slice(0, 200)}` +
-        (indeterminate ? '; the write may or may not have been applied' : ''),
-      { indeterminate },
-    );
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** etcd's gateway reports every error as `{ error, code, message }` with a numeric gRPC code. */
-function isGatewayError(body: unknown): boolean {
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    typeof (body as { code?: unknown }).code === 'number'
-  );
-}
-
-/** Waits for `promise` until `signal` aborts, then rejects with the `Aborted` marker. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return waitUntilAborted(promise, signal, () => new Aborted('aborted'));
-}
-
-function errorCode(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return '';
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') return code;
-  // undici wraps connect failures; the system error is the cause.
-  return errorCode((err as { cause?: unknown }).cause);
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const code = errorCode(err);
-    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
+/** etcd refused the call's token as expired or unknown: nothing was applied. */
+function refusedToken(err: unknown): boolean {
+  return err instanceof AuthenticationError && err.message.includes('invalid auth token');
 }
