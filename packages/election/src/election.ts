@@ -7,10 +7,11 @@
  * lease, unless that key exists already (an earlier run on the same lease),
  * in which case it keeps the key and proclaims its new value on it. The
  * oldest key (lowest create revision) leads, and its create revision is the
- * fencing token. A candidate waits for the key created just before its own to
- * be deleted, then looks again, until none older remains; then it checks that
- * its own key outlived the wait. An aborted or failed campaign deletes its
- * key, so no ghost candidate stays in line.
+ * fencing token. A candidate waits on the client's shared view of the
+ * election's keys (one watch per client and prefix) until no older key is
+ * left, then confirms with one linearizable read that none is and that its
+ * own key outlived the wait. An aborted or failed campaign deletes its key in
+ * the background, so no ghost candidate stays in line.
  */
 import {
   type CallOptions,
@@ -167,7 +168,7 @@ export class Election {
     let own: KeyValue<unknown> | undefined;
     try {
       token = await this.#join(session, key, bytes, wait);
-      // The predecessor's delete, as the shared view sees it, says both "nothing older" and "still mine".
+      // Waits on the shared view until nothing older is left, then confirms that and "still mine" in one read.
       ({ own } = await waitForTurn(this.#client, this.prefix, key, token, { signal: wait }));
     } catch (err) {
       // As Go's campaign resigns on cancel, and more: a campaign that did not

@@ -4,11 +4,12 @@
  *
  * How it works: `lock()` creates the contender's key under `<name>/` on its
  * session's lease and reads the oldest key, in one txn. If its own key is the
- * oldest, the lock is held. Otherwise it waits for the deletion of the key
- * created just before its own, and looks again, until none is older; then it
- * checks that its key still exists (its lease may have expired meanwhile).
- * The key's create revision is the fencing token. Giving up a wait (signal,
- * timeout, lost session) deletes the key, so no ghost is left in the queue.
+ * oldest, the lock is held. Otherwise it waits on the client's shared view of
+ * the queue (one watch per client and prefix) until no older key is left,
+ * then confirms with one linearizable read that none is and that its own key
+ * still exists (its lease may have expired meanwhile). The key's create
+ * revision is the fencing token. Giving up a wait (signal, timeout, lost
+ * session) deletes the key in the background, so no ghost is left in line.
  */
 import { waitForTurn } from '@etcdkit/client';
 import {
