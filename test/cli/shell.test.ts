@@ -66,6 +66,68 @@ describe('etcdkit in scripts', () => {
     assert.deepEqual(lines(names.out), [{ service: 'api' }]);
   });
 
+  test('--json on ls, services ls SERVICE and services watch prints one JSON object a line', async () => {
+    const p = uniquePrefix('cli-json-ls');
+    await client.set(`${p}a`, 'one');
+    const { id: lease } = await client.grant(30);
+    await client.set(`${p}b`, 'two', { lease });
+    const listed = await run(['ls', p, '--json']);
+    assert.equal(listed.code, 0, listed.err);
+    const [a, b] = [(await client.get(`${p}a`))!, (await client.get(`${p}b`))!];
+    assert.deepEqual(lines(listed.out), [
+      {
+        key: a.key,
+        value: 'one',
+        createRevision: String(a.createRevision),
+        modRevision: String(a.modRevision),
+        version: 1,
+      },
+      {
+        key: b.key,
+        value: 'two',
+        createRevision: String(b.createRevision),
+        modRevision: String(b.modRevision),
+        version: 1,
+        lease: lease.toString(16),
+      },
+    ]);
+    await client.revoke(lease);
+
+    const prefix = `${p}reg`;
+    await using registry = new Registry(client, { prefix });
+    const first = await registry.register('api', { id: 'api-1', address: '127.0.0.1', port: 8080 });
+    const instances = lines(
+      (await run(['services', 'ls', 'api', '--json', '--registry-prefix', prefix])).out,
+    );
+    assert.equal(instances.length, 1);
+    assert.deepEqual(
+      [instances[0]!.id, instances[0]!.host, instances[0]!.status, instances[0]!.lease],
+      ['api-1', '127.0.0.1:8080', 'up', first.lease!.toString(16)],
+    );
+    const watcher = runCli(etcd.endpoint, [
+      'services',
+      'watch',
+      'api',
+      '--json',
+      '--registry-prefix',
+      prefix,
+    ]);
+    await watcher.output((o) => o.includes('\n'));
+    await registry.register('api', { id: 'api-2', address: '127.0.0.1', port: 8081 });
+    const out = await watcher.output((o) => o.split('\n').length > 2);
+    watcher.child.kill('SIGINT');
+    assert.equal((await watcher.done).code, 0);
+    const changes = lines(out);
+    assert.deepEqual(
+      changes.map((c) => [c.type, c.id, c.host]),
+      [
+        ['added', 'api-1', '127.0.0.1:8080'],
+        ['added', 'api-2', '127.0.0.1:8081'],
+      ],
+    );
+    assert.match(String(changes[1]!.modRevision), /^\d+$/);
+  });
+
   test('--json on lock and elect: status lines on stderr; --listen lines carry the token', async () => {
     const name = uniquePrefix('cli-json-elect').slice(0, -1);
     const locked = await run(['lock', `${name}-lock`, '--json', '--', 'sh', '-c', 'exit 3']);

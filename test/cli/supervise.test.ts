@@ -105,6 +105,16 @@ describe('etcdkit lock / elect running a command', () => {
     assert.ok(!running(pid));
   });
 
+  test('elect without a command exits 75 when its leadership is lost', async () => {
+    const name = lockName('cli-elect-bare');
+    const run = cli(['elect', name, 'n1']);
+    await eventually(() => assert.match(run.errors(), /elected in /));
+    await client.delete((await holder(name)).key);
+    const r = await run.done;
+    assert.equal(r.code, 75, r.err);
+    assert.match(r.err, /leadership .* lost/);
+  });
+
   test('a command that ignores SIGTERM is killed after --grace', async () => {
     const name = lockName('cli-grace');
     // SIGTERM ignored by the shell stays ignored in the sleep it becomes.

@@ -85,6 +85,12 @@ describe('acquires give up promptly while etcd hangs', () => {
       timeoutError: LockTimeoutError,
     },
     {
+      what: 'RWMutex.readLock',
+      acquire: (c, n, o) => new RWMutex(c, n).readLock(o),
+      hold: (c, n) => new RWMutex(c, n).writeLock(),
+      timeoutError: LockTimeoutError,
+    },
+    {
       what: 'Semaphore.acquire',
       acquire: (c, n, o) => new Semaphore(c, n, 1).acquire(o),
       hold: (c, n) => new Semaphore(c, n, 1).acquire(),
@@ -139,6 +145,29 @@ describe('acquires give up promptly while etcd hangs', () => {
       );
     });
   }
+});
+
+describe('tryLock gives up promptly while etcd hangs', () => {
+  test('an abort while its one txn hangs rejects with the reason at once; a key it made is deleted', async () => {
+    await using clients = await heldBy((c, n) => new Mutex(c, n).lock());
+    const { holder, waiter } = clients;
+    await waiter.sharedSession();
+    const controller = new AbortController();
+    const reason = new Error('shutting down');
+    const { ms, error } = await rejectsWhileHung(
+      async () => undefined,
+      () => {
+        setTimeout(() => controller.abort(reason), 100);
+        return new Mutex(waiter, 'res').tryLock({ signal: controller.signal });
+      },
+    );
+    assert.equal(error, reason);
+    assert.ok(ms < CLIENT_TIMEOUT, `gave up after ${Math.round(ms)} ms`);
+    // The txn reaches etcd once it runs again; whatever key it made is deleted in the background.
+    await eventually(async () =>
+      assert.equal((await holder.readdir('res/', { countOnly: true })).count, 1),
+    );
+  });
 });
 
 describe('a queue place given up is deleted even when the first try fails', () => {

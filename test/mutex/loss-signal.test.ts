@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd } from '@etcdkit/client';
-import { Election } from '@etcdkit/election';
+import { Etcd, type Session } from '@etcdkit/client';
+import { Election, type Leadership } from '@etcdkit/election';
 import {
   type EtcdCluster,
   eventually,
@@ -81,49 +81,110 @@ test('every holder learns of its loss before the next holder acquires', async (t
   for (const line of lines) t.diagnostic(line);
 });
 
+/** What the outside-delete cases need of a lock or a leadership. */
+interface Holder {
+  key: string;
+  lease: bigint;
+  signal: AbortSignal;
+  holds(): boolean;
+  onLost(listener: (err: Error) => void): void;
+  release(): Promise<void>;
+}
+
+function fromLock(lock: Lock): Holder {
+  return {
+    key: lock.key,
+    lease: lock.session.lease,
+    signal: lock.signal,
+    holds: () => lock.held,
+    onLost: (listener) => lock.on('lost', listener),
+    release: () => lock.release(),
+  };
+}
+
+function fromLeadership(leadership: Leadership): Holder {
+  return {
+    key: leadership.key,
+    lease: leadership.lease,
+    signal: leadership.signal,
+    holds: () => leadership.leading,
+    onLost: (listener) => leadership.on('lost', listener),
+    release: () => leadership.resign(),
+  };
+}
+
 describe('a holder whose key is deleted from outside is told at once', () => {
   const kinds: Array<{
     what: string;
-    acquire: (client: Etcd, name: string) => Promise<Lock>;
+    hold: (session: Session, name: string) => Promise<Holder>;
+    /** The next in line: the same kind of acquire unless that would share the hold. */
+    next: (session: Session, name: string) => Promise<Holder>;
   }> = [
-    { what: 'Mutex', acquire: (c, n) => new Mutex(c, n).lock() },
-    { what: 'RWMutex writer', acquire: (c, n) => new RWMutex(c, n).writeLock() },
-    { what: 'Semaphore holder', acquire: (c, n) => new Semaphore(c, n, 1).acquire() },
+    {
+      what: 'Mutex',
+      hold: async (c, n) => fromLock(await new Mutex(c, n).lock()),
+      next: async (c, n) => fromLock(await new Mutex(c, n).lock()),
+    },
+    {
+      what: 'RWMutex writer',
+      hold: async (c, n) => fromLock(await new RWMutex(c, n).writeLock()),
+      next: async (c, n) => fromLock(await new RWMutex(c, n).writeLock()),
+    },
+    {
+      // Readers share the lock: the one kept out is a writer.
+      what: 'RWMutex reader',
+      hold: async (c, n) => fromLock(await new RWMutex(c, n).readLock()),
+      next: async (c, n) => fromLock(await new RWMutex(c, n).writeLock()),
+    },
+    {
+      what: 'Semaphore holder',
+      hold: async (c, n) => fromLock(await new Semaphore(c, n, 1).acquire()),
+      next: async (c, n) => fromLock(await new Semaphore(c, n, 1).acquire()),
+    },
+    {
+      what: 'Leadership',
+      hold: async (c, n) => fromLeadership(await new Election(c, n).campaign('first')),
+      next: async (c, n) => fromLeadership(await new Election(c, n).campaign('second')),
+    },
   ];
-  for (const { what, acquire } of kinds) {
+  for (const { what, hold, next: nextInLine } of kinds) {
     for (const how of ['key deleted', 'lease revoked'] as const) {
       test(`${what}, ${how}: signal aborts no later than the next holder acquires`, async () => {
         const keyPrefix = uniquePrefix('own-key');
-        await using holderClient = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
-        await using waiterClient = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
+        // Holder and next in line share a client, and so one watch of the
+        // queue: both see the delete in the same dispatch, which orders them
+        // without a race between two streams. Each has a session of its own,
+        // so revoking the holder's lease leaves the next one's alone.
+        await using client = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
         await using operator = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
-        // Clients of their own, so the revoke of the holder's shared lease hits no one else.
-        const held = await acquire(holderClient, 'res');
+        const holderSession = await client.session();
+        const nextSession = await client.session();
+        const held = await hold(holderSession, 'res');
         const lost: Error[] = [];
-        held.on('lost', (err) => lost.push(err));
+        held.onLost((err) => lost.push(err));
         let abortedAt: number | undefined;
         held.signal.addEventListener('abort', () => {
           abortedAt = performance.now();
         });
         let acquiredAt: number | undefined;
-        const next = acquire(waiterClient, 'res').then((lock) => {
+        const next = nextInLine(nextSession, 'res').then((holder) => {
           acquiredAt = performance.now();
-          return lock;
+          return holder;
         });
         await eventually(async () =>
           assert.ok((await operator.readdir('res/', { countOnly: true })).count >= 2),
         );
         if (how === 'key deleted') await operator.delete(held.key);
-        else await operator.revoke(held.session.lease);
-        const lock = await next;
+        else await operator.revoke(held.lease);
+        const successor = await next;
         await eventually(() => assert.ok(abortedAt !== undefined, 'the holder was told'));
         assert.ok(
           abortedAt! <= acquiredAt!,
           `aborted ${Math.round(abortedAt! - acquiredAt!)} ms after the next holder acquired`,
         );
-        assert.equal(held.held, false);
+        assert.equal(held.holds(), false);
         assert.equal(lost.length, 1);
-        await lock.release();
+        await successor.release();
       });
     }
   }
