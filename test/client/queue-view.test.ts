@@ -135,4 +135,45 @@ describe('queue view', () => {
       view.release();
     }
   });
+  test('a delete its holder announced is a release; any other delete asks waiters to read', async () => {
+    await using client = createClient({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('qv') });
+    const early = await client.set('q/0', '');
+    const view = QueueView.use(client, 'q/');
+    try {
+      await at(view, early.revision, []);
+      const a = await client.set('q/a', '');
+      const b = await client.set('q/b', '');
+      await at(view, b.revision, []);
+      assert.equal(view.onlyReleasedSince(b.revision), true, 'nothing left since b was created');
+      // Created before the view read the queue: what went before then was not seen.
+      assert.equal(view.onlyReleasedSince(early.revision), false);
+
+      view.releasing('q/a', a.revision);
+      const released = await client.delete('q/a');
+      assert.deepEqual(await at(view, released.revision, ['q/a', 'q/b']), [`q/b@${b.revision}`]);
+      assert.equal(view.onlyReleasedSince(b.revision), true, 'a was released by its holder');
+
+      const c = await client.set('q/c', '');
+      const gone = await client.delete('q/b');
+      assert.deepEqual(await at(view, gone.revision, ['q/b', 'q/c']), [`q/c@${c.revision}`]);
+      assert.equal(view.onlyReleasedSince(c.revision), false, 'b was deleted, not released');
+      // A read answered after the view had seen that delete settles it.
+      view.settled(gone.revision - 1n);
+      assert.equal(view.onlyReleasedSince(c.revision), false, 'settled only up to before it');
+      view.settled(gone.revision);
+      assert.equal(view.onlyReleasedSince(c.revision), true);
+      const d = await client.set('q/d', '');
+      await at(view, d.revision, []);
+      assert.equal(view.onlyReleasedSince(d.revision), true, 'b went before d was created');
+
+      // A mark for another incarnation of the key does not cover this one.
+      view.releasing('q/c', c.revision - 1n);
+      const e = await client.set('q/e', '');
+      const cGone = await client.delete('q/c');
+      await at(view, cGone.revision, []);
+      assert.equal(view.onlyReleasedSince(e.revision), false);
+    } finally {
+      view.release();
+    }
+  });
 });

@@ -96,6 +96,7 @@ export {
   joinQueue,
   type QueueEntry,
   queueKey,
+  releasing,
   type Turn,
   type TurnOptions,
   waitForLoss,

@@ -34,6 +34,9 @@ export interface QueueState {
   countOlder(createRevision: bigint, under: string, limit: number): number;
 }
 
+/** Foreign deletes a view remembers for the waiters that may need them. */
+const FOREIGN_KEPT = 256;
+
 /** How long a view nobody uses keeps its watch for the next user. */
 const IDLE_MS = 1_000;
 
@@ -53,10 +56,21 @@ export class QueueView implements QueueState {
   readonly #checks = new Set<() => void>();
   #users = 0;
   #idle: NodeJS.Timeout | undefined;
+  /** `key@createRevision` of keys whose holders here are giving them up. */
+  readonly #releasing = new Set<string>();
+  /** Deletes not known as a holder's own release: revision, and the deleted key's create revision. */
+  #foreign: Array<{ revision: bigint; createRevision: bigint }> = [];
+  /** Deletes at or below this revision were not all seen one by one (before a read, or forgotten). */
+  #seenFrom = 0n;
 
   private constructor(etcd: Etcd<unknown>, scope: string) {
     this.#etcd = etcd;
     this.#scope = scope;
+  }
+
+  /** The client's view of `scope` if it has one now, without counting a use. */
+  static existing(etcd: Etcd<unknown>, scope: string): QueueView | undefined {
+    return views.get(etcd)?.get(scope);
   }
 
   /** The client's view of `scope`, counted as used until `release()`. */
@@ -101,6 +115,38 @@ export class QueueView implements QueueState {
       if (kv.key.startsWith(under)) count++;
     }
     return count;
+  }
+
+  /**
+   * Marks `key`, created at `createRevision`, as being given up by its holder
+   * through this client: its delete, when the view sees it, is a release that
+   * nobody needs to hear of, not a loss its holder must learn first.
+   */
+  releasing(key: string, createRevision: bigint): void {
+    this.#releasing.add(`${key}@${createRevision}`);
+  }
+
+  /**
+   * Whether every key created before `createRevision` that left the view
+   * since then was given up by its holder through this client, or went
+   * before a read that was `settled`. Then a turn that came with those
+   * deletes needs no confirming read: no holder is left to learn of a loss,
+   * and "nothing older" stays true at any later revision.
+   */
+  onlyReleasedSince(createRevision: bigint): boolean {
+    if (createRevision <= this.#seenFrom) return false;
+    return !this.#foreign.some(
+      (d) => d.revision > createRevision && d.createRevision < createRevision,
+    );
+  }
+
+  /**
+   * A read sent when the view stood at `revision` has been answered: the
+   * holders of keys deleted up to then have had their round trip to learn of
+   * it, so those deletes no longer ask a later waiter to read.
+   */
+  settled(revision: bigint): void {
+    this.#foreign = this.#foreign.filter((d) => d.revision > revision);
   }
 
   /**
@@ -153,6 +199,14 @@ export class QueueView implements QueueState {
           const listed = await this.#etcd.readdir(this.#scope, { signal });
           this.#entries.clear();
           for (const kv of listed.kvs) this.#entries.set(kv.key, kv);
+          // Whatever was deleted before this read was not seen as it happened.
+          this.#foreign = [];
+          this.#seenFrom = listed.revision;
+          for (const mark of this.#releasing) {
+            const at = mark.lastIndexOf('@');
+            const kv = this.#entries.get(mark.slice(0, at));
+            if (kv?.createRevision !== BigInt(mark.slice(at + 1))) this.#releasing.delete(mark);
+          }
           this.#changed(listed.revision);
           this.#loaded = true;
           this.#notify();
@@ -161,7 +215,7 @@ export class QueueView implements QueueState {
               // What the read already holds arrives on the watch too: skip it. (Events of
               // one revision, such as the deletes of one lease's keys, all apply.)
               if (event.kv.modRevision <= listed.revision) continue;
-              if (event.type === 'delete') this.#entries.delete(event.kv.key);
+              if (event.type === 'delete') this.#deleted(event.kv.key, event.kv.modRevision);
               else this.#entries.set(event.kv.key, event.kv);
               this.#changed(event.kv.modRevision);
             }
@@ -177,6 +231,16 @@ export class QueueView implements QueueState {
     } catch (err) {
       this.#fail(signal.aborted ? new ClientClosedError('the queue view was closed') : err);
     }
+  }
+
+  #deleted(key: string, revision: bigint): void {
+    const gone = this.#entries.get(key);
+    if (!gone) return;
+    this.#entries.delete(key);
+    if (this.#releasing.delete(`${key}@${gone.createRevision}`)) return;
+    this.#foreign.push({ revision, createRevision: gone.createRevision });
+    // Bounded: a waiter created before what is forgotten confirms by a read.
+    if (this.#foreign.length > FOREIGN_KEPT) this.#seenFrom = this.#foreign.shift()!.revision;
   }
 
   #changed(revision: bigint): void {

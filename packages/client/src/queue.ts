@@ -107,12 +107,15 @@ export interface TurnOptions {
  * as it was at that revision.
  *
  * It waits on the client's shared view of the queue (`QueueView`), so waiting
- * costs no watch or read of its own. When the view says the turn has come,
- * one read confirms it, at a revision at least as new as any the cluster has
- * committed: the view may follow a member that lags, and a holder whose key
- * was deleted from outside learns of it from that delete's event one round
- * trip before its successor can act. A hand-off thus costs one event delivery
- * and one round trip.
+ * costs no watch or read of its own. When the view says the turn has come
+ * because holders of this client released their keys (`releasing`), the turn
+ * is taken at once: a hand-off costs one event delivery. When a key ahead
+ * went otherwise (another process released it, it was deleted from outside,
+ * its lease ended), one read confirms the turn, at a revision at least as new
+ * as any the cluster has committed, and a holder whose key was deleted from
+ * outside learns of it from that delete's event one round trip before its
+ * successor can act: such a hand-off costs one event delivery and one round
+ * trip.
  */
 export async function waitForTurn(
   etcd: Etcd<unknown>,
@@ -134,8 +137,10 @@ export async function waitForTurn(
         }
         return { revision: state.revision, own };
       }, options.signal);
-      if (!turn.own) return turn;
+      if (!turn.own || view.onlyReleasedSince(createRevision)) return turn;
       const confirmed = await readTurn(etcd, prefix, ownKey, createRevision, permits, options);
+      // Whoever acts after this read acts a round trip after every delete the view had seen.
+      view.settled(turn.revision);
       if (confirmed) return confirmed;
     }
   } finally {
@@ -172,6 +177,21 @@ async function readTurn(
   const own = mine?.type === 'range' ? mine.kvs[0] : undefined;
   if (own?.createRevision === createRevision && ahead >= permits) return undefined;
   return { revision: r.revision, own };
+}
+
+/**
+ * Tells the client's shared view of `scope`, if it has one, that the holder
+ * of `key` (created at `createRevision`) is giving it up: the next in line of
+ * this client then takes its turn from the delete's event, with no read.
+ * Call it before the delete is sent.
+ */
+export function releasing(
+  etcd: Etcd<unknown>,
+  scope: string,
+  key: string,
+  createRevision: bigint,
+): void {
+  QueueView.existing(etcd, scope)?.releasing(key, createRevision);
 }
 
 /**

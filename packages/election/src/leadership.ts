@@ -19,6 +19,7 @@ import {
   Compare,
   type Etcd,
   Op,
+  releasing,
   type Session,
   waitForLoss,
 } from '@etcdkit/client';
@@ -56,6 +57,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
   readonly lease: bigint;
   readonly #client: Etcd<unknown>;
   readonly #session: Session;
+  /** The election's prefix, whose shared view follows the key. */
+  readonly #prefix: string;
   readonly #abort = new AbortController();
   readonly #stopWatch = new AbortController();
   readonly #onEnd: () => void;
@@ -81,6 +84,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     this.key = init.key;
     this.token = init.token;
     this.lease = init.session.lease;
+    this.#prefix = init.prefix;
     this.#onEnd = init.onEnd;
     if (init.session.signal.aborted) {
       this.#onSessionLost();
@@ -151,6 +155,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
       this.#resigned = true;
       if (!lost) this.#end(new NotLeaderError(`${this.key} resigned`));
     }
+    // The next candidate here may take over from the delete alone: this one has stopped leading.
+    if (!lost) releasing(this.#client, this.#prefix, this.key, this.token);
     let deleted: boolean;
     try {
       const r = await this.#client

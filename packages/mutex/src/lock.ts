@@ -16,6 +16,7 @@ import {
   EtcdError,
   keepTrying,
   Op,
+  releasing,
   type Session,
   waitForLoss,
 } from '@etcdkit/client';
@@ -49,6 +50,8 @@ export class Lock extends EventEmitter<LockEvents> {
   /** The session whose lease keeps the lock. */
   readonly session: Session;
   readonly #claim: Claim;
+  /** The prefix of the whole lock, whose shared view follows the key. */
+  readonly #scope: string;
   readonly #released = new AbortController();
   /** Aborted when the key is seen deleted or replaced from outside. */
   readonly #gone = new AbortController();
@@ -66,6 +69,7 @@ export class Lock extends EventEmitter<LockEvents> {
     this.key = claim.key;
     this.token = token;
     this.#claim = claim;
+    this.#scope = scope;
     this.#signal = AbortSignal.any([session.signal, this.#released.signal, this.#gone.signal]);
     session.on('suspended', this.#onSuspended);
     session.on('resumed', this.#onResumed);
@@ -149,6 +153,8 @@ export class Lock extends EventEmitter<LockEvents> {
   async #release(): Promise<void> {
     // From the moment release is asked for, the holder must not count on the lock.
     this.#released.abort(new EtcdError('the lock was released'));
+    // The next in line here may take its turn from the delete alone: nobody holds anything to lose.
+    releasing(this.session.client, this.#scope, this.key, this.token);
     let succeeded: boolean;
     try {
       succeeded = await this.#delete();
