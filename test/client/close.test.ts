@@ -56,6 +56,9 @@ describe('close() ends everything', () => {
       ['readdir', () => client.readdir('')],
       ['txn', () => client.txn().commit()],
       ['grant', () => client.grant(5)],
+      ['revoke', () => client.revoke(1n)],
+      ['keepalive', () => client.keepalive(1n)],
+      ['timetolive', () => client.timetolive(1n)],
       ['leases', () => client.leases()],
       ['version', () => client.version()],
       ['session', () => client.session()],
@@ -67,6 +70,17 @@ describe('close() ends everything', () => {
     for (const [name, call] of calls) {
       await assert.rejects(call(), ClientClosedError, `${name} after close`);
     }
+  });
+
+  test("from the moment close() is called, a caller's revoke is refused", async () => {
+    await using observer = new Etcd({ endpoints: etcd.endpoint });
+    const client = new Etcd({ endpoints: etcd.endpoint });
+    const { id } = await client.grant(60);
+    const closing = client.close();
+    await assert.rejects(client.revoke(id), ClientClosedError);
+    await closing;
+    assert.ok(await observer.timetolive(id), 'the lease was not revoked by the refused call');
+    await observer.revoke(id);
   });
 
   test('a session granted while the client closes is revoked, not handed out', async () => {
@@ -102,18 +116,25 @@ describe('close() ends everything', () => {
     clearTimeout(deadline);
     assert.equal(signal, null, 'the child ended by itself, not by the deadline');
     assert.equal(code, 0);
-    const held = messages[0] as { leases: string[]; lockKey: string; registrationKey: string };
+    const held = messages[0] as {
+      leases: string[];
+      lockKey: string;
+      leaderKey: string;
+      registrationKey: string;
+    };
     const done = messages[1] as Record<string, unknown>;
     assert.deepEqual(done, {
       closed: true,
       lost: [],
       lockSignalAborted: true,
+      leadershipSignalAborted: true,
       watcherEnd: 'closed',
       mirrorSize: 1,
     });
     const prefixed = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
     try {
       assert.equal(await prefixed.get(held.lockKey), undefined, 'the lock key is gone');
+      assert.equal(await prefixed.get(held.leaderKey), undefined, 'the leader key is gone');
       assert.equal(await prefixed.get(held.registrationKey), undefined, 'the registration is gone');
     } finally {
       await prefixed.close();

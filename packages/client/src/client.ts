@@ -382,6 +382,8 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
 
   /** Revokes a lease; every key attached to it is deleted. */
   async revoke(id: LeaseId, options?: CallOptions): Promise<{ revision: bigint }> {
+    // A closing client still sends its own sessions' revokes, but no caller's.
+    if (this.#closing) throw new ClientClosedError('the client is closed');
     return lease.revoke(this.#ctx as Context<unknown>, id, options);
   }
 
