@@ -168,6 +168,21 @@ describe('tryLock gives up promptly while etcd hangs', () => {
       assert.equal((await holder.readdir('res/', { countOnly: true })).count, 1),
     );
   });
+
+  test('a timeout passing while its one txn hangs rejects then, not at the client deadline', async () => {
+    await using clients = await heldBy((c, n) => new Mutex(c, n).lock());
+    const { holder, waiter } = clients;
+    await waiter.sharedSession();
+    const { ms, error } = await rejectsWhileHung(
+      async () => undefined,
+      () => new Mutex(waiter, 'res').tryLock({ timeout: CALLER_TIMEOUT }),
+    );
+    assert.ok(error instanceof LockTimeoutError, String(error));
+    assert.ok(ms < CLIENT_TIMEOUT, `gave up after ${Math.round(ms)} ms`);
+    await eventually(async () =>
+      assert.equal((await holder.readdir('res/', { countOnly: true })).count, 1),
+    );
+  });
 });
 
 describe('a queue place given up is deleted even when the first try fails', () => {

@@ -195,7 +195,7 @@ export const client = {
 
 export const mutex = {
   acquire: allUndefined<AcquireOptions>({ signal: undefined, timeout: undefined }),
-  tryLock: allUndefined<OptionsOf<Mutex['tryLock'], 0>>({ signal: undefined }),
+  tryLock: allUndefined<OptionsOf<Mutex['tryLock'], 0>>({ signal: undefined, timeout: undefined }),
 };
 
 export const election = {

@@ -43,8 +43,11 @@ export class Mutex {
     return this.#acquire(options, false);
   }
 
-  /** Takes the lock if it is free right now; otherwise rejects with LockTakenError at once. */
-  async tryLock(options: Pick<AcquireOptions, 'signal'> = {}): Promise<Lock> {
+  /**
+   * Takes the lock if it is free right now; otherwise rejects with LockTakenError at once.
+   * `signal` and `timeout` bound the attempt itself (one txn), as they bound a wait in `lock()`.
+   */
+  async tryLock(options: AcquireOptions = {}): Promise<Lock> {
     checkAcquireOptions('tryLock', options);
     return this.#acquire(options, true);
   }
