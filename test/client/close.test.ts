@@ -83,6 +83,28 @@ describe('close() ends everything', () => {
     await observer.revoke(id);
   });
 
+  test('a call still in flight on a silent member is cut after its grace with ClientClosedError, and close() ends', async () => {
+    await using proxy = await startProxy(etcd.endpoint);
+    const client = new Etcd({ endpoints: proxy.url, timeout: 600_000 });
+    await client.set(uniquePrefix('grace'), 1);
+    await proxy.blackhole();
+    const settle = (call: Promise<unknown>) =>
+      call.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+    const inFlight = settle(client.get('anything'));
+    const writing = settle(client.set('written', 1));
+    // Without the cut, the get would wait for the client's 10-minute deadline, and close() with it.
+    await client.close();
+    const outcome = await inFlight;
+    assert.ok(outcome instanceof ClientClosedError, `the call was cut: ${String(outcome)}`);
+    assert.equal(outcome.indeterminate, false, 'a read is never in doubt');
+    const written = await writing;
+    assert.ok(written instanceof ClientClosedError, `the write was cut: ${String(written)}`);
+    assert.equal(written.indeterminate, true, 'a write that went out may have been applied');
+  });
+
   test('a session granted while the client closes is revoked, not handed out', async () => {
     await using observer = new Etcd({ endpoints: etcd.endpoint });
     const client = new Etcd({ endpoints: etcd.endpoint });

@@ -372,7 +372,7 @@ export class Transport {
       const once = () => this.#once(path, text, scope, write);
       result = await this.#retries.retry(err, once, scope.signal);
     } catch (error) {
-      throw this.#scopes.failed(scope, error);
+      throw this.#scopes.failed(scope, this.#closing && !scope.aborted ? cutByClose(error) : error);
     }
     return this.#succeeded(scope, result);
   }
@@ -419,4 +419,15 @@ export class Transport {
 /** etcd refused the call's token as expired or unknown: nothing was applied. */
 function refusedToken(err: unknown): boolean {
   return err instanceof AuthenticationError && err.message.includes('invalid auth token');
+}
+
+/** A call cut off by close() says so, and keeps whether its write may have been applied. */
+function cutByClose(err: unknown): unknown {
+  if (err instanceof ClientClosedError || !(err instanceof EtcdError)) return err;
+  const { indeterminate } = err;
+  return new ClientClosedError(
+    'the client was closed while the call was in flight' +
+      (indeterminate ? '; the write may or may not have been applied' : ''),
+    { cause: err, indeterminate },
+  );
 }
