@@ -29,9 +29,11 @@ const CONTENDERS = 1000;
 
 test('1,000 contenders are served in FIFO order and each release is one event to the client', async (t) => {
   // A thousand calls in flight at once queue for the client's connections, and the
-  // machine may be busy with other suites: a per-call deadline longer than the
-  // default keeps a slow moment from failing a test that is about the lock.
-  await using client = new Etcd({ endpoints: etcd.endpoint, timeout: 60_000 });
+  // machine may be busy with other suites: a per-call deadline and a session TTL
+  // longer than the defaults keep a slow moment (etcd answering the session's
+  // keepalive late while it writes a thousand queue keys) from failing a test
+  // that is about the order of the queue.
+  await using client = new Etcd({ endpoints: etcd.endpoint, timeout: 60_000, sessionTtl: 60 });
   const name = `${uniquePrefix('scale')}lock`;
   const mutex = new Mutex(client, name);
   await expectWatchers(etcd.endpoint, 0);
