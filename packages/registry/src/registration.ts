@@ -25,7 +25,7 @@ import {
   SessionExpiredError,
 } from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
-import { backoff, isTransient, sleep } from './backoff.js';
+import { backoff, isTransient, retryUntil, sleep } from './backoff.js';
 import { DeregisteredError } from './errors.js';
 import { HealthCheck, type HealthConfig, type HealthState } from './health-check.js';
 import { encodeRecord, type InstanceDescription, type InstanceRecord } from './instance.js';
@@ -140,16 +140,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       ? AbortSignal.any([options.signal, registration.#stop.signal])
       : registration.#stop.signal;
     try {
-      if (options.health) {
-        const check = new HealthCheck(options.health, registration.#stop.signal, (state) =>
-          registration.#healthChanged(state),
-        );
-        registration.#health = check;
-        // The first check decides whether the instance appears healthy at all.
-        registration.#record = { ...record, health: await check.first(signal) };
-      }
+      const health = options.health && registration.#check(options.health);
+      // The first check decides whether the instance appears healthy at all.
+      if (health) registration.#record = { ...record, health: await health.first(signal) };
       await registration.#establish(ATTEMPTS, { signal, timeout: options.timeout });
-      registration.#health?.start();
+      health?.start();
     } catch (err) {
       registration.#stop.abort(err);
       await registration.#remove({ timeout: options.timeout }).catch(() => undefined);
@@ -252,23 +247,19 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (aborted !== undefined) throw aborted;
   }
 
-  /** Stores a change of health, retrying with backoff until it is written or stopped. */
-  #healthChanged(state: HealthState): void {
-    this.#record = { ...this.#record, health: state };
-    this.emit('healthChanged', state);
-    void (async () => {
-      const call = { signal: this.#stop.signal, timeout: this.#timeout };
-      for (let attempt = 0; this.#record.health === state; attempt++) {
-        try {
-          await this.#rewrite(call);
-          return;
-        } catch (err) {
-          if (this.#stop.signal.aborted) return;
-          this.emit('failed', err as Error, attempt);
-          await sleep(backoff(attempt), call.signal).catch(() => undefined);
-        }
-      }
-    })();
+  /** A health check whose changes are stored, retried until written, superseded or stopped. */
+  #check(config: HealthConfig): HealthCheck {
+    const stop = this.#stop.signal;
+    this.#health = new HealthCheck(config, stop, (state: HealthState) => {
+      this.#record = { ...this.#record, health: state };
+      this.emit('healthChanged', state);
+      void retryUntil(() => this.#rewrite({ signal: stop, timeout: this.#timeout }), {
+        stop,
+        superseded: () => this.#record.health !== state,
+        onError: (err, attempt) => this.emit('failed', err, attempt),
+      });
+    });
+    return this.#health;
   }
 
   /** Runs writes one at a time, in the order they were asked for. */
