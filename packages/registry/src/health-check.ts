@@ -111,8 +111,8 @@ export class HealthCheck {
   readonly #onChange: (state: HealthState) => void;
   #state: HealthState | undefined;
   #streak = 0;
-  /** A check that outlived its timeout and has not settled yet. */
-  #stuck: Promise<unknown> | undefined;
+  /** True while a check that outlived its timeout has not settled. */
+  #stuck = false;
   #loop: Promise<void> | undefined;
 
   /** `stop` ends the checks for good; `onChange` receives every change of state after the first. */
@@ -178,15 +178,11 @@ export class HealthCheck {
     this.#onChange(this.#state);
   }
 
-  /** One round: waits for a stuck check, or runs a new one, within the timeout. */
+  /** One round: a new check within the timeout, or a failure while an old one still runs. */
   async #round(signal?: AbortSignal): Promise<Outcome> {
     const { timeout } = this.#config;
     const signals = signal ? [this.#stop, signal] : [this.#stop];
-    if (this.#stuck) {
-      const settled = await within(this.#stuck, timeout, signals);
-      if (!settled) return { failed: true, reason: 'the check is still running after timing out' };
-      this.#stuck = undefined;
-    }
+    if (this.#stuck) return { failed: true, reason: 'the previous check is still running' };
     const controller = new AbortController();
     const onAbort = () => controller.abort(signals.find((s) => s.aborted)?.reason);
     for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
@@ -201,7 +197,10 @@ export class HealthCheck {
       const settled = await within(call, timeout, signals);
       if (settled) return settled.value;
       controller.abort(new TimeoutError(`the health check took over ${timeout} ms`));
-      this.#stuck = call;
+      this.#stuck = true;
+      void call.then(() => {
+        this.#stuck = false;
+      });
       return { failed: true, reason: `timed out after ${timeout} ms` };
     } finally {
       for (const s of signals) s.removeEventListener('abort', onAbort);
