@@ -102,7 +102,7 @@ function count(value: unknown, what: string): number {
   return value;
 }
 
-/** The outcome of one round: undefined when healthy, otherwise why not. */
+/** The outcome of one round, with the reason of a failure. */
 type Outcome = { failed: false } | { failed: true; reason: string };
 
 export class HealthCheck {
@@ -120,11 +120,6 @@ export class HealthCheck {
     this.#config = config;
     this.#stop = stop;
     this.#onChange = onChange;
-  }
-
-  /** The current state; undefined before the first check. */
-  get state(): HealthState | undefined {
-    return this.#state;
   }
 
   /** Runs the first check; its outcome is the initial state. Rejects only when `signal` or stop aborts. */
@@ -235,7 +230,10 @@ function within<T>(
   });
 }
 
+/** Longest reason stored: the record stays small whatever a check throws. */
+const MAX_REASON = 500;
+
 function describe(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
+  const text = err instanceof Error ? err.message || err.name : String(err);
+  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text;
 }
