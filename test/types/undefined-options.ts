@@ -40,6 +40,8 @@ import type { AcquireOptions, Mutex, RWMutex, Semaphore } from '@etcdkit/mutex';
 import type {
   ChangesOptions,
   DeregisterOptions,
+  EjectionOptions,
+  HealthCheckOptions,
   InstanceDescription,
   PickerOptions,
   PickOptions,
@@ -214,6 +216,23 @@ export const registry = {
     ...callFields,
     ttl: undefined,
     session: undefined,
+    health: undefined,
+  }),
+  health: allUndefined<HealthCheckOptions>({
+    check: () => true,
+    interval: undefined,
+    timeout: undefined,
+    failureThreshold: undefined,
+    successThreshold: undefined,
+  }),
+  discover: allUndefined<OptionsOf<Registry['discover'], 1>>({
+    ...callFields,
+    ejection: undefined,
+  }),
+  ejection: allUndefined<EjectionOptions>({
+    errors: undefined,
+    window: undefined,
+    duration: undefined,
   }),
   instance: allUndefined<InstanceDescription>({
     address: '127.0.0.1',
@@ -236,8 +255,12 @@ export const registry = {
     ...callFields,
     drain: undefined,
   }),
-  pick: allUndefined<PickOptions>({ filter: undefined }),
-  ready: allUndefined<ReadyOptions>({ timeout: undefined, signal: undefined }),
+  pick: allUndefined<PickOptions>({
+    filter: undefined,
+    includeUnhealthy: undefined,
+    fallback: undefined,
+  }),
+  ready: allUndefined<ReadyOptions>({ timeout: undefined, signal: undefined, healthy: undefined }),
   changes: allUndefined<ChangesOptions>({ initial: undefined }),
 };
 
@@ -276,7 +299,9 @@ export async function calls(
   await services.register('api', registry.instance, registry.register);
   await registration.update(registry.update, client.call);
   await registration.deregister(registry.deregister);
+  await services.discover('api', registry.discover);
   await set.ready(registry.ready);
+  set.candidates(registry.pick);
   set.pick('random', registry.pick);
   set.changes(registry.changes);
 }

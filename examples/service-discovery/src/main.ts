@@ -34,7 +34,7 @@ function start(id: string): Promise<void> {
 const etcd = createClient({ endpoints: endpoints.split(',') });
 const registry = new Registry(etcd, { prefix });
 const greeters = await registry.discover('greeter');
-greeters.on('added', (i) => log(`+ ${i.id} at ${i.host}`));
+greeters.on('added', (i) => log(`+ ${i.id} at ${i.host} (${i.healthy ? 'healthy' : 'unhealthy'})`));
 greeters.on('removed', (i) => log(`- ${i.id} left the set`));
 
 /** Sends `count` requests, each to the next instance round-robin, and tallies who answered. */
@@ -45,7 +45,10 @@ async function spread(count: number): Promise<Record<string, number>> {
     if (!target) continue;
     const text = await fetch(`http://${target.host}/`)
       .then((r) => r.text())
-      .catch(() => 'unreachable');
+      .catch(() => {
+        greeters.noteError(target); // enough of these and it is passed over for a while
+        return 'unreachable';
+      });
     const who = text.trim().replace('hello from ', '');
     answers[who] = (answers[who] ?? 0) + 1;
   }

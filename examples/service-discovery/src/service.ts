@@ -1,6 +1,7 @@
 /**
  * One instance of the "greeter" service: an HTTP server on a free loopback
- * port that registers itself in etcd and deregisters on SIGTERM.
+ * port that registers itself in etcd, with a health check of its own
+ * endpoint, and deregisters on SIGTERM.
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -19,7 +20,17 @@ const { port } = server.address() as AddressInfo;
 
 const etcd = createClient({ endpoints });
 const registry = new Registry(etcd, { prefix, ttl: 2 });
-const registration = await registry.register('greeter', { id, address: '127.0.0.1', port });
+const registration = await registry.register(
+  'greeter',
+  { id, address: '127.0.0.1', port },
+  // The instance checks its own endpoint: consumers pass it over while this fails.
+  {
+    health: {
+      check: async (signal) => (await fetch(`http://127.0.0.1:${port}/`, { signal })).ok,
+      interval: 1_000,
+    },
+  },
+);
 process.stdout.write(`${JSON.stringify({ event: 'registered', id, port })}\n`);
 
 process.once('SIGTERM', async () => {

@@ -21,7 +21,8 @@ export async function services(etcd: Etcd<string>, p: Parsed, io: Io): Promise<n
         io.out(
           p.values.json
             ? JSON.stringify(instanceJson(i))
-            : `${i.id}\t${i.host}\t${i.status}\tweight=${i.weight}${i.zone ? `\tzone=${i.zone}` : ''}`,
+            : `${i.id}\t${i.host}\t${i.status}\t${health(i)}\tweight=${i.weight}` +
+                `${i.zone ? `\tzone=${i.zone}` : ''}${reason(i)}`,
         );
       }
       return 0;
@@ -34,7 +35,7 @@ export async function services(etcd: Etcd<string>, p: Parsed, io: Io): Promise<n
           io.out(
             p.values.json
               ? JSON.stringify({ type: change.type, ...instanceJson(i) })
-              : `${change.type}\t${i.id}\t${i.host}\t${i.status}`,
+              : `${change.type}\t${i.id}\t${i.host}\t${i.status}\t${health(i)}${reason(i)}`,
           );
           if (io.signal.aborted) break;
         }
@@ -50,6 +51,13 @@ export async function services(etcd: Etcd<string>, p: Parsed, io: Io): Promise<n
     await registry.close();
   }
 }
+
+/** The health column: what the instance's own check says (`healthy` without a check). */
+const health = (i: ServiceInstance) => (i.healthy ? 'healthy' : 'unhealthy');
+
+/** Why an unhealthy instance is so, as a last column, quoted: it is free text. */
+const reason = (i: ServiceInstance) =>
+  !i.healthy && i.healthReason !== undefined ? `\treason=${JSON.stringify(i.healthReason)}` : '';
 
 /** A service instance as JSON: IDs and revisions as strings, as everywhere in `--json`. */
 function instanceJson(i: ServiceInstance) {

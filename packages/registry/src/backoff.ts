@@ -51,3 +51,29 @@ export async function retryTransient<T>(
     }
   }
 }
+
+/**
+ * Runs `fn` until it resolves, with backoff between attempts, reporting each
+ * failure; gives up quietly once `stop` aborts or `superseded()` says a newer
+ * attempt has taken over. Never rejects.
+ */
+export async function retryUntil(
+  fn: () => Promise<unknown>,
+  options: {
+    stop: AbortSignal;
+    superseded: () => boolean;
+    onError: (error: Error, attempt: number) => void;
+  },
+): Promise<void> {
+  const { stop, superseded, onError } = options;
+  for (let attempt = 0; !stop.aborted && !superseded(); attempt++) {
+    try {
+      await fn();
+      return;
+    } catch (err) {
+      if (stop.aborted) return;
+      onError(err as Error, attempt);
+      await sleep(backoff(attempt), stop).catch(() => undefined);
+    }
+  }
+}

@@ -1,4 +1,11 @@
 export { BACKOFF_BASE_MS, BACKOFF_MAX_MS } from './backoff.js';
+export type { PickOptions } from './candidates.js';
+export {
+  DEFAULT_EJECTION_DURATION,
+  DEFAULT_EJECTION_ERRORS,
+  DEFAULT_EJECTION_WINDOW,
+  type EjectionOptions,
+} from './ejection.js';
 export {
   DeregisteredError,
   InvalidRegistrationError,
@@ -7,6 +14,15 @@ export {
   type RegistrationField,
   ServiceSetClosedError,
 } from './errors.js';
+export {
+  DEFAULT_FAILURE_THRESHOLD,
+  DEFAULT_HEALTH_INTERVAL,
+  DEFAULT_HEALTH_TIMEOUT,
+  DEFAULT_SUCCESS_THRESHOLD,
+  type HealthCheckFunction,
+  type HealthCheckOptions,
+  type HealthState,
+} from './health-check.js';
 export {
   DEFAULT_WEIGHT,
   type InstanceDescription,
@@ -22,6 +38,7 @@ export {
   roundRobinPicker,
   weightedPicker,
 } from './pickers.js';
+export type { ReadyOptions } from './ready.js';
 export {
   type DeregisterOptions,
   Registration,
@@ -37,10 +54,9 @@ export {
 } from './registry.js';
 export {
   type ChangesOptions,
-  type PickOptions,
-  type ReadyOptions,
   type ServiceChange,
   ServiceSet,
   type ServiceSetEvents,
+  type ServiceSetOptions,
 } from './service-set.js';
 export { type InstanceStatus, NAME_PATTERN } from './validate.js';

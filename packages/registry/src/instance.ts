@@ -7,16 +7,24 @@
  *
  *   { "v": 1, "id": "api-1", "address": "10.0.0.5", "port": 8080,
  *     "metadata": { "version": "1.4.2" }, "weight": 1, "zone": "eu-west-1a",
- *     "status": "up", "registeredAt": "2025-01-01T12:00:00.000Z" }
+ *     "status": "up", "registeredAt": "2025-01-01T12:00:00.000Z",
+ *     "healthy": false, "healthSince": "2025-01-01T12:05:00.000Z",
+ *     "healthReason": "timed out after 5000 ms" }
  *
  * `v` is the format version. Readers ignore fields they do not know, so a new
  * optional field keeps `v` at 1; a change that would mislead a version 1
  * reader increments `v`, and readers skip values of a version they do not
  * know (reporting them as malformed) rather than guess.
+ *
+ * The health fields are written only by instances with a health check; a
+ * value without them is healthy. A reader older than them ignores them and
+ * may pick an unhealthy instance, as it did before health checks existed:
+ * that keeps `v` at 1, since a new `v` would hide every checked instance.
  */
 import { isIPv6 } from 'node:net';
 import type { JsonValue, KeyValue } from '@etcdkit/client';
 import { MalformedInstanceError } from './errors.js';
+import type { HealthState } from './health-check.js';
 import {
   checkAddress,
   checkMetadata,
@@ -64,6 +72,12 @@ export interface ServiceInstance {
   readonly status: InstanceStatus;
   /** When the instance first registered (kept across re-registrations). */
   readonly registeredAt: Date;
+  /** False while the instance's own health check fails; always true without a check. */
+  readonly healthy: boolean;
+  /** When the instance last became healthy or unhealthy; undefined without a check. */
+  readonly healthSince: Date | undefined;
+  /** Why its check failed, while unhealthy. */
+  readonly healthReason: string | undefined;
   /** The lease the key is attached to. */
   readonly lease: bigint;
   /** The store revision of the key's last change. */
@@ -80,6 +94,8 @@ export interface InstanceRecord {
   zone: string | undefined;
   status: InstanceStatus;
   registeredAt: string;
+  /** Written by instances with a health check only. */
+  health: HealthState | undefined;
 }
 
 /** Checks a description and turns it into the record to store. */
@@ -93,6 +109,7 @@ export function recordFor(id: string, description: InstanceDescription): Instanc
     zone: description.zone === undefined ? undefined : checkZone(description.zone),
     status: 'up',
     registeredAt: new Date().toISOString(),
+    health: undefined,
   };
 }
 
@@ -113,6 +130,11 @@ export function encodeRecord(record: InstanceRecord): Uint8Array {
   if (record.zone !== undefined) value.zone = record.zone;
   value.status = record.status;
   value.registeredAt = record.registeredAt;
+  if (record.health) {
+    value.healthy = record.health.healthy;
+    value.healthSince = record.health.since;
+    if (record.health.reason !== undefined) value.healthReason = record.health.reason;
+  }
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
@@ -154,6 +176,14 @@ export function decodeInstance(service: string, dir: string, kv: KeyValue): Serv
   }
   const registeredAt = new Date(typeof value.registeredAt === 'string' ? value.registeredAt : NaN);
   if (Number.isNaN(registeredAt.getTime())) bad('field "registeredAt" is not an ISO 8601 time');
+  if (value.healthy !== undefined && typeof value.healthy !== 'boolean') {
+    bad('field "healthy" is not true or false');
+  }
+  const healthSince =
+    typeof value.healthSince === 'string' ? new Date(value.healthSince) : undefined;
+  if (healthSince && Number.isNaN(healthSince.getTime())) {
+    bad('field "healthSince" is not an ISO 8601 time');
+  }
   return Object.freeze({
     service,
     id,
@@ -165,6 +195,9 @@ export function decodeInstance(service: string, dir: string, kv: KeyValue): Serv
     zone,
     status: value.status as InstanceStatus,
     registeredAt,
+    healthy: value.healthy !== false,
+    healthSince,
+    healthReason: typeof value.healthReason === 'string' ? value.healthReason : undefined,
     lease: kv.lease,
     modRevision: kv.modRevision,
   });

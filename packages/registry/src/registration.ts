@@ -10,6 +10,8 @@
  * update, re-registration) runs one at a time, in order, and writes the latest
  * value, so the stored value never goes back. `deregister()` may first mark the
  * instance `draining` and wait, then revokes the lease: the key goes at once.
+ * A health check (health-check.ts), if given, stores each change of health
+ * with the same ordered writes on the same lease.
  */
 import { performance } from 'node:perf_hooks';
 import {
@@ -23,8 +25,9 @@ import {
   SessionExpiredError,
 } from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
-import { backoff, isTransient, sleep } from './backoff.js';
+import { backoff, isTransient, retryUntil, sleep } from './backoff.js';
 import { DeregisteredError } from './errors.js';
+import { HealthCheck, type HealthConfig, type HealthState } from './health-check.js';
 import { encodeRecord, type InstanceDescription, type InstanceRecord } from './instance.js';
 import { SessionProvider, type SessionSource } from './session-provider.js';
 import {
@@ -52,8 +55,10 @@ export interface RegistrationEvents {
   lost: [error: SessionExpiredError];
   /** The key is back after a loss, on a new lease; `downtime` in ms since the loss was noticed. */
   reregistered: [lease: bigint, downtime: number];
-  /** An attempt to register again failed; the next one follows after a backoff. */
+  /** An attempt to register again, or to store a change of health, failed; the next follows after a backoff. */
   failed: [error: Error, attempt: number];
+  /** The health check changed the instance's health; the change is being stored. */
+  healthChanged: [state: HealthState];
   /** The stored value was changed by `update()` or by draining. */
   updated: [revision: bigint];
   /** The registration ended; its key is gone (or goes with its lease's TTL if etcd was unreachable). */
@@ -99,6 +104,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   #chain: Promise<unknown> = Promise.resolve();
   #recovering: Promise<void> | undefined;
   #deregistering: Promise<void> | undefined;
+  #health: HealthCheck | undefined;
 
   private constructor(
     client: Etcd<unknown>,
@@ -127,14 +133,18 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     key: string,
     record: InstanceRecord,
     source: SessionSource,
-    options: CallOptions,
+    options: CallOptions & { health?: HealthConfig | undefined },
   ): Promise<Registration> {
     const registration = new Registration(client, service, key, record, source, options.timeout);
     const signal = options.signal
       ? AbortSignal.any([options.signal, registration.#stop.signal])
       : registration.#stop.signal;
     try {
+      const health = options.health && registration.#check(options.health);
+      // The first check decides whether the instance appears healthy at all.
+      if (health) registration.#record = { ...record, health: await health.first(signal) };
       await registration.#establish(ATTEMPTS, { signal, timeout: options.timeout });
+      health?.start();
     } catch (err) {
       registration.#stop.abort(err);
       await registration.#remove({ timeout: options.timeout }).catch(() => undefined);
@@ -156,6 +166,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 
   get status(): InstanceStatus {
     return this.#record.status;
+  }
+
+  /** What the health check decided last; undefined without a health check. */
+  get health(): HealthState | undefined {
+    return this.#record.health;
   }
 
   /** True once `deregister()` was called. */
@@ -221,6 +236,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       });
     }
     this.#stop.abort(new DeregisteredError(`${this.key} was deregistered`));
+    await this.#health?.stopped();
     try {
       // With an aborted signal the revoke fails at once, but keepalives stop: the key
       // goes when the TTL runs out.
@@ -229,6 +245,21 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       this.emit('deregistered');
     }
     if (aborted !== undefined) throw aborted;
+  }
+
+  /** A health check whose changes are stored, retried until written, superseded or stopped. */
+  #check(config: HealthConfig): HealthCheck {
+    const stop = this.#stop.signal;
+    this.#health = new HealthCheck(config, stop, (state: HealthState) => {
+      this.#record = { ...this.#record, health: state };
+      this.emit('healthChanged', state);
+      void retryUntil(() => this.#rewrite({ signal: stop, timeout: this.#timeout }), {
+        stop,
+        superseded: () => this.#record.health !== state,
+        onError: (err, attempt) => this.emit('failed', err, attempt),
+      });
+    });
+    return this.#health;
   }
 
   /** Runs writes one at a time, in the order they were asked for. */

@@ -12,6 +12,7 @@ import {
   isClient,
   Session,
 } from '@etcdkit/client';
+import { checkHealthOptions, type HealthCheckOptions } from './health-check.js';
 import {
   decodeInstance,
   type InstanceDescription,
@@ -20,7 +21,7 @@ import {
   serviceDir,
 } from './instance.js';
 import { Registration } from './registration.js';
-import { ServiceSet } from './service-set.js';
+import { ServiceSet, type ServiceSetOptions } from './service-set.js';
 import type { SessionSource } from './session-provider.js';
 import { checkDuration, checkName, checkOptions, checkPrefix, checkTtl } from './validate.js';
 
@@ -46,6 +47,14 @@ export interface RegisterOptions extends CallOptions {
    * TTL; with 'shared' it takes the client's next shared session.
    */
   session?: Session | 'shared' | undefined;
+  /**
+   * A check the instance runs on itself. Its first run happens before the key
+   * is written and decides whether the instance appears healthy; later runs
+   * flip `healthy` in the stored record after `failureThreshold` failures or
+   * `successThreshold` successes in a row. An unhealthy instance stays
+   * registered; consumers pass it over while a healthy one exists.
+   */
+  health?: HealthCheckOptions | undefined;
 }
 
 export const DEFAULT_PREFIX = '/services';
@@ -53,8 +62,8 @@ export const DEFAULT_PREFIX = '/services';
 export const DEFAULT_TTL = 15;
 
 const REGISTRY_OPTIONS = ['prefix', 'ttl'];
-const REGISTER_OPTIONS = ['ttl', 'session', 'signal', 'timeout'];
-const DISCOVER_OPTIONS = ['signal', 'timeout'];
+const REGISTER_OPTIONS = ['ttl', 'session', 'health', 'signal', 'timeout'];
+const READ_OPTIONS = ['signal', 'timeout'];
 const LIST_PAGE_SIZE = 1000;
 
 export class Registry {
@@ -110,10 +119,12 @@ export class Registry {
         : session !== undefined
           ? { kind: 'given', session }
           : { kind: 'own', ttl: checkTtl(options.ttl ?? this.ttl) };
+    const health = options.health === undefined ? undefined : checkHealthOptions(options.health);
     const key = `${serviceDir(this.prefix, service)}${record.id}`;
     const registration = await Registration.create(this.#client, service, key, record, source, {
       signal: options.signal,
       timeout: options.timeout,
+      health,
     });
     this.#registrations.add(registration);
     registration.once('deregistered', () => this.#registrations.delete(registration));
@@ -123,10 +134,14 @@ export class Registry {
   /**
    * The live set of `service`'s instances; resolves once the first listing is
    * complete. `timeout` bounds that first listing (TimeoutError); `signal`
-   * cancels it, and closes the set whenever it aborts later.
+   * cancels it, and closes the set whenever it aborts later. `ejection` sets
+   * when `noteError()` makes the set pass over an instance.
    */
-  async discover(service: string, options: CallOptions = {}): Promise<ServiceSet> {
-    checkOptions('discover', options, DISCOVER_OPTIONS);
+  async discover(
+    service: string,
+    options: CallOptions & ServiceSetOptions = {},
+  ): Promise<ServiceSet> {
+    checkOptions('discover', options, [...READ_OPTIONS, 'ejection']);
     checkName(service, 'service');
     if (options.timeout !== undefined) checkDuration(options.timeout, 'timeout');
     const set = await ServiceSet.open(
@@ -142,7 +157,7 @@ export class Registry {
 
   /** The instances of `service` right now, sorted by ID: one read, no watch. Malformed values are skipped. */
   async instances(service: string, options: CallOptions = {}): Promise<ServiceInstance[]> {
-    checkOptions('instances', options, DISCOVER_OPTIONS);
+    checkOptions('instances', options, READ_OPTIONS);
     checkName(service, 'service');
     const dir = serviceDir(this.prefix, service);
     const found: ServiceInstance[] = [];
@@ -158,7 +173,7 @@ export class Registry {
 
   /** Names of the services with at least one key, sorted. Reads keys only. */
   async services(options: CallOptions = {}): Promise<string[]> {
-    checkOptions('services', options, DISCOVER_OPTIONS);
+    checkOptions('services', options, READ_OPTIONS);
     const dir = `${this.prefix}/`;
     const names = new Set<string>();
     const keys = this.#client.range(dir, { keysOnly: true, pageSize: LIST_PAGE_SIZE, ...options });

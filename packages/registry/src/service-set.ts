@@ -9,16 +9,21 @@
  * the set opens a new mirror with backoff and applies the difference between
  * what it holds and the fresh listing, so consumers always converge to the
  * stored set and see each change once, as `added`, `updated` or `removed`.
+ * Picking chooses among healthy instances not ejected by this consumer
+ * (candidates.ts, ejection.ts).
  */
 import type { CallOptions, Etcd, KeyValue, Mirror } from '@etcdkit/client';
 import { ClientClosedError, TimeoutError } from '@etcdkit/client';
 import { EventEmitter } from 'eventemitter3';
 import { backoff, sleep } from './backoff.js';
+import { chooseCandidates, PICK_OPTIONS, type PickOptions } from './candidates.js';
 import { Channel } from './channel.js';
-import { MalformedInstanceError, NoInstancesError, ServiceSetClosedError } from './errors.js';
+import { type EjectionOptions, Ejections } from './ejection.js';
+import { MalformedInstanceError, ServiceSetClosedError } from './errors.js';
 import { decodeInstance, type ServiceInstance } from './instance.js';
 import { checkPicker, type Picker, type PickStrategy, pickerFor } from './pickers.js';
-import { checkDuration, checkOptions } from './validate.js';
+import { type ReadyOptions, waitReady } from './ready.js';
+import { checkOptions } from './validate.js';
 
 export type ServiceChange =
   | { type: 'added'; instance: ServiceInstance }
@@ -37,17 +42,14 @@ export interface ServiceSetEvents {
   interrupted: [error: Error];
   /** The set stopped following the store: closed, or its client was closed. */
   closed: [];
+  /** `noteError()` ejected the instance from this consumer's picks for a while. */
+  ejected: [instance: ServiceInstance];
 }
 
-export interface PickOptions {
-  /** Only instances for which this returns true are candidates. */
-  filter?: ((instance: ServiceInstance) => boolean) | undefined;
-}
-
-export interface ReadyOptions {
-  /** Give up after this many ms with `NoInstancesError`. Default: wait until aborted or closed. */
-  timeout?: number | undefined;
-  signal?: AbortSignal | undefined;
+/** Options of `registry.discover()` that shape the set. */
+export interface ServiceSetOptions {
+  /** When to pass over instances whose requests keep failing; false: never. Defaults in ejection.ts. */
+  ejection?: EjectionOptions | false | undefined;
 }
 
 export interface ChangesOptions {
@@ -55,8 +57,6 @@ export interface ChangesOptions {
   initial?: boolean | undefined;
 }
 
-const PICK_OPTIONS = ['filter'];
-const READY_OPTIONS = ['timeout', 'signal'];
 const CHANGES_OPTIONS = ['initial'];
 
 export class ServiceSet extends EventEmitter<ServiceSetEvents> {
@@ -70,6 +70,7 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
   readonly #malformed = new Map<string, MalformedInstanceError>();
   readonly #channels = new Set<Channel<ServiceChange>>();
   readonly #pickers = new Map<PickStrategy, Picker>();
+  readonly #ejections: Ejections | undefined;
   #mirror: Mirror<unknown> | undefined;
   /** Stops listening to the caller's signal. */
   #unlink: (() => void) | undefined;
@@ -77,12 +78,19 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
   #reopening: Promise<void> | undefined;
   #all: readonly ServiceInstance[] | undefined;
   #up: readonly ServiceInstance[] | undefined;
+  #healthy: readonly ServiceInstance[] | undefined;
 
-  private constructor(client: Etcd<unknown>, service: string, dir: string) {
+  private constructor(
+    client: Etcd<unknown>,
+    service: string,
+    dir: string,
+    ejections: Ejections | undefined,
+  ) {
     super();
     this.#client = client;
     this.service = service;
     this.#dir = dir;
+    this.#ejections = ejections;
   }
 
   /**
@@ -94,11 +102,12 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
     client: Etcd<unknown>,
     service: string,
     dir: string,
-    options: CallOptions,
+    options: CallOptions & ServiceSetOptions,
   ): Promise<ServiceSet> {
-    const { signal, timeout } = options;
+    const { signal, timeout, ejection } = options;
     signal?.throwIfAborted();
-    const set = new ServiceSet(client, service, dir);
+    const ejections = ejection === false ? undefined : new Ejections(ejection);
+    const set = new ServiceSet(client, service, dir, ejections);
     if (signal) {
       const onAbort = () => void set.#close(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -160,8 +169,18 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
   }
 
   /**
-   * One `up` instance chosen by `strategy` (default round-robin), or undefined
-   * when there is none. Draining instances are never picked.
+   * The instances `pick()` chooses among: `up`, healthy and not ejected,
+   * with the fallback described in candidates.ts.
+   */
+  candidates(options: PickOptions = {}): readonly ServiceInstance[] {
+    checkOptions('candidates', options, PICK_OPTIONS);
+    return this.#candidates(options);
+  }
+
+  /**
+   * One candidate chosen by `strategy` (default round-robin), or undefined
+   * when there is none. Draining instances are never picked; unhealthy and
+   * ejected ones only as a fallback (see `PickOptions`).
    */
   pick(strategy: PickStrategy | Picker = 'round-robin', options: PickOptions = {}) {
     checkOptions('pick', options, PICK_OPTIONS);
@@ -173,51 +192,36 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
     } else {
       picker = checkPicker(strategy);
     }
-    this.#up ??= Object.freeze(this.instances().filter((i) => i.status === 'up'));
-    const filter = options.filter;
-    return picker.pick(filter ? this.#up.filter(filter) : this.#up);
+    return picker.pick(this.#candidates(options));
   }
 
-  /** Resolves with the instances once at least one is `up`. */
+  /**
+   * Notes a failed request to `instance` (or the instance with that ID).
+   * Enough failures within the ejection window eject it from this set's picks
+   * for the ejection's duration. True when this call ejected it.
+   */
+  noteError(instance: ServiceInstance | string): boolean {
+    const id = typeof instance === 'string' ? instance : instance?.id;
+    const current = typeof id === 'string' ? this.get(id) : undefined;
+    if (!current || !this.#ejections?.note(current.id)) return false;
+    this.emit('ejected', current);
+    return true;
+  }
+
+  /** IDs of the instances this set passes over right now after `noteError()`, sorted. */
+  ejected(): string[] {
+    return this.#ejections?.ids() ?? [];
+  }
+
+  #candidates(options: PickOptions): readonly ServiceInstance[] {
+    this.#up ??= Object.freeze(this.instances().filter((i) => i.status === 'up'));
+    this.#healthy ??= Object.freeze(this.#up.filter((i) => i.healthy));
+    return chooseCandidates(this.#up, this.#healthy, options, this.#ejections);
+  }
+
+  /** Resolves with the instances once at least one is `up` (and healthy, with `healthy: true`). */
   ready(options: ReadyOptions = {}): Promise<readonly ServiceInstance[]> {
-    return new Promise((resolve, reject) => {
-      checkOptions('ready', options, READY_OPTIONS);
-      const timeout =
-        options.timeout === undefined ? undefined : checkDuration(options.timeout, 'timeout');
-      const { signal } = options;
-      const check = () => {
-        if (this.instances().some((i) => i.status === 'up'))
-          finish(() => resolve(this.instances()));
-      };
-      const onAbort = () => finish(() => reject(signal?.reason));
-      const onClosed = () =>
-        finish(() => reject(new ServiceSetClosedError(`the set of ${this.service} was closed`)));
-      const timer =
-        timeout === undefined
-          ? undefined
-          : setTimeout(
-              () =>
-                finish(() =>
-                  reject(
-                    new NoInstancesError(
-                      `no instance of ${this.service} was up within ${timeout} ms`,
-                    ),
-                  ),
-                ),
-              timeout,
-            );
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.off('added', check).off('updated', check).off('closed', onClosed);
-        signal?.removeEventListener('abort', onAbort);
-        settle();
-      };
-      if (signal?.aborted) return onAbort();
-      if (!this.open) return onClosed();
-      this.on('added', check).on('updated', check).on('closed', onClosed);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      check();
-    });
+    return waitReady(this, options);
   }
 
   /**
@@ -314,12 +318,14 @@ export class ServiceSet extends EventEmitter<ServiceSetEvents> {
 
   #remove(key: string, instance: ServiceInstance): void {
     this.#instances.delete(key);
+    this.#ejections?.forget(instance.id);
     this.#changed({ type: 'removed', instance });
   }
 
   #changed(change: ServiceChange): void {
     this.#all = undefined;
     this.#up = undefined;
+    this.#healthy = undefined;
     for (const channel of this.#channels) channel.push(change);
     if (change.type === 'updated') this.emit('updated', change.instance, change.previous);
     else this.emit(change.type, change.instance);
