@@ -3,7 +3,7 @@
 // The client talks to etcd through the loopback fault proxy.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
-import { Etcd } from '@etcdkit/client';
+import { Etcd, TimeoutError } from '@etcdkit/client';
 import {
   type EtcdCluster,
   eventually,
@@ -77,6 +77,21 @@ test('a commit applied but unanswered rejects with StmIndeterminateError and is 
   assert.equal(proxy.dropped, 1);
   // Applied exactly once: a second run would have moved another 10.
   await expectBalances(90, 110);
+});
+
+test('a commit that reached no answer before the deadline is not run again either', async () => {
+  let runs = 0;
+  await assert.rejects(
+    move(async () => {
+      runs++;
+      // The commit leaves, and nothing comes back until the client's 5 s deadline.
+      await proxy.blackhole();
+    }),
+    (err) => err instanceof StmIndeterminateError && err.cause instanceof TimeoutError,
+  );
+  assert.equal(runs, 1);
+  await proxy.pass();
+  await expectBalances(100, 100);
 });
 
 test('an abort while the commit is on its way rejects with StmIndeterminateError, cause the reason', async () => {

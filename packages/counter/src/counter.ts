@@ -164,7 +164,7 @@ export class Counter {
 function unsure(err: unknown, signal: AbortSignal | undefined, what: string): unknown {
   if (err instanceof EtcdError && err.indeterminate) {
     return new CounterIndeterminateError(
-      `${what}: may or may not have been applied (${err.message})`,
+      `${what}: outcome unknown, not retried: ${err.message}`,
       err,
     );
   }

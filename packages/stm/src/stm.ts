@@ -86,7 +86,7 @@ async function commit<V>(
   } catch (err) {
     if (writes && err instanceof EtcdError && err.indeterminate) {
       throw new StmIndeterminateError(
-        `the commit may or may not have been applied (${err.message}); the function was not run again`,
+        `the commit's outcome is unknown and the function was not run again: ${err.message}`,
         err,
       );
     }
