@@ -39,6 +39,24 @@ describe('one member behind the fault proxy', () => {
     assert.equal(proxy.dropped, 1);
     assert.equal(await new Counter(direct, 'n').get(), 15n);
   });
+  test('an abort while an add waits for its read rejects with the reason, and nothing is written', async () => {
+    await using proxy = await startProxy(cluster.endpoint);
+    const keyPrefix = uniquePrefix('counter-abort');
+    await using etcd = new Etcd({ endpoints: proxy.url, keyPrefix });
+    await using direct = new Etcd({ endpoints: cluster.endpoint, keyPrefix });
+    const counter = new Counter(etcd, 'n');
+    assert.equal(await counter.get(), 0n);
+    await proxy.blackhole();
+    const controller = new AbortController();
+    const reason = new Error('shutting down');
+    const seen = proxy.requests('/v3/kv/range');
+    const add = counter.add(1, { signal: controller.signal });
+    await eventually(() => assert.ok(proxy.requests('/v3/kv/range') > seen));
+    controller.abort(reason);
+    await assert.rejects(add, (err) => err === reason);
+    await proxy.pass();
+    assert.equal(await new Counter(direct, 'n').get(), 0n);
+  });
 });
 
 describe('three members, the leader killed', () => {
