@@ -24,12 +24,26 @@ describe('one member behind the fault proxy', () => {
     await cluster?.close();
   });
 
+  /** A counter `n` reached through a fresh proxy, and the same counter reached directly. */
+  async function behindProxy(label: string) {
+    const proxy = await startProxy(cluster.endpoint);
+    const keyPrefix = uniquePrefix(label);
+    const etcd = new Etcd({ endpoints: proxy.url, keyPrefix });
+    const direct = new Etcd({ endpoints: cluster.endpoint, keyPrefix });
+    return {
+      proxy,
+      counter: new Counter(etcd, 'n'),
+      direct: new Counter(direct, 'n'),
+      async [Symbol.asyncDispose]() {
+        await Promise.all([etcd.close(), direct.close()]);
+        await proxy.close();
+      },
+    };
+  }
+
   test('an add applied but unanswered rejects with CounterIndeterminateError and counts once', async () => {
-    await using proxy = await startProxy(cluster.endpoint);
-    const keyPrefix = uniquePrefix('counter-lost');
-    await using etcd = new Etcd({ endpoints: proxy.url, keyPrefix });
-    await using direct = new Etcd({ endpoints: cluster.endpoint, keyPrefix });
-    const counter = new Counter(etcd, 'n');
+    await using setup = await behindProxy('counter-lost');
+    const { proxy, counter } = setup;
     assert.equal(await counter.add(10), 10n);
     await proxy.dropResponses({ match: '/v3/kv/txn', times: 1 });
     await assert.rejects(
@@ -37,14 +51,12 @@ describe('one member behind the fault proxy', () => {
       (err) => err instanceof CounterIndeterminateError && err.indeterminate,
     );
     assert.equal(proxy.dropped, 1);
-    assert.equal(await new Counter(direct, 'n').get(), 15n);
+    assert.equal(await setup.direct.get(), 15n);
   });
+
   test('an abort while an add waits for its read rejects with the reason, and nothing is written', async () => {
-    await using proxy = await startProxy(cluster.endpoint);
-    const keyPrefix = uniquePrefix('counter-abort');
-    await using etcd = new Etcd({ endpoints: proxy.url, keyPrefix });
-    await using direct = new Etcd({ endpoints: cluster.endpoint, keyPrefix });
-    const counter = new Counter(etcd, 'n');
+    await using setup = await behindProxy('counter-abort');
+    const { proxy, counter } = setup;
     assert.equal(await counter.get(), 0n);
     await proxy.blackhole();
     const controller = new AbortController();
@@ -55,7 +67,7 @@ describe('one member behind the fault proxy', () => {
     controller.abort(reason);
     await assert.rejects(add, (err) => err === reason);
     await proxy.pass();
-    assert.equal(await new Counter(direct, 'n').get(), 0n);
+    assert.equal(await setup.direct.get(), 0n);
   });
 });
 
