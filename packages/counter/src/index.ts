@@ -1,1 +1,2 @@
-export {};
+export { type CompareAndSetResult, Counter, type CounterCallOptions } from './counter.js';
+export { CounterIndeterminateError, NotACounterError } from './errors.js';
