@@ -66,6 +66,7 @@ export class Partitioner extends EventEmitter<PartitionerEvents> implements Asyn
   #owners = new Map<string, string | undefined>();
   #closed = false;
   readonly #update = () => this.#recompute();
+  readonly #onViewClosed = () => void this.close();
 
   /** Partitions over `view`; the view stays the caller's (see `group.partitioner()` for one that owns it). */
   constructor(view: GroupView, options: PartitionerOptions = {}, ownsView = false) {
@@ -91,7 +92,7 @@ export class Partitioner extends EventEmitter<PartitionerEvents> implements Asyn
     this.#members = this.#eligible();
     this.#owners = this.#assign(this.#members);
     view.on('changed', this.#update);
-    view.once('closed', () => void this.close());
+    view.once('closed', this.#onViewClosed);
     this.#self?.signal.addEventListener('abort', this.#update, { once: true });
   }
 
@@ -122,6 +123,7 @@ export class Partitioner extends EventEmitter<PartitionerEvents> implements Asyn
     if (this.#closed) return;
     this.#closed = true;
     this.#view.off('changed', this.#update);
+    this.#view.off('closed', this.#onViewClosed);
     this.#self?.signal.removeEventListener('abort', this.#update);
     if (this.#ownsView) await this.#view.close();
     this.emit('closed');
