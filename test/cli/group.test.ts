@@ -5,15 +5,27 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Etcd } from '@etcdkit/client';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
-import { cli as runCli } from './run-cli.js';
+import { type Running, cli as runCli } from './run-cli.js';
 
 let etcd: EtcdCluster;
 before(async () => {
   etcd = await startEtcd();
 });
-after(() => etcd?.close());
+/** Every etcdkit started here: a failed test must not leave one running. */
+const started: Running[] = [];
+after(async () => {
+  for (const r of started) r.child.kill('SIGKILL');
+  await Promise.all(started.map((r) => r.done));
+  await etcd?.close();
+});
 
-const cli = (args: string[]) => runCli(etcd.endpoint, args);
+/** A loaded machine may take many seconds to start a Node process. */
+const STARTED = { timeout: 60_000 };
+const cli = (args: string[]) => {
+  const running = runCli(etcd.endpoint, args);
+  started.push(running);
+  return running;
+};
 const run = (...args: string[]) => cli(args).done;
 
 describe('etcdkit group', () => {
@@ -30,7 +42,7 @@ describe('etcdkit group', () => {
       '--capability',
       'gpu=no',
     ]);
-    await eventually(() => assert.match(member.errors(), /joined .* as w1/));
+    await eventually(() => assert.match(member.errors(), /joined .* as w1/), STARTED);
     const listed = await run('group', 'ls', g, '--json');
     assert.equal(listed.code, 0);
     const [m] = listed.out
@@ -100,7 +112,7 @@ describe('etcdkit group', () => {
     const joined = await eventually(() => {
       const line = member.errors().split('\n')[0]!;
       return JSON.parse(line) as { event: string; lease: string };
-    });
+    }, STARTED);
     assert.equal(joined.event, 'joined');
     await using client = new Etcd({ endpoints: etcd.endpoint });
     await client.revoke(BigInt(`0x${joined.lease}`));

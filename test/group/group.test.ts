@@ -8,6 +8,9 @@ import { Etcd, InvalidArgumentError, Op, SessionExpiredError } from '@etcdkit/cl
 import { Group, type Member, MemberExistsError, MembershipEndedError } from '@etcdkit/group';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
 
+/** Watch events reach a loaded machine late, but they do arrive. */
+const SOON = { timeout: 30_000 };
+
 let etcd: EtcdCluster;
 before(async () => {
   etcd = await startEtcd();
@@ -32,7 +35,7 @@ describe('Group', () => {
       ttl: 5,
     });
     assert.equal(membership.key, 'workers/w1');
-    await eventually(() => assert.ok(view.has('w1')));
+    await eventually(() => assert.ok(view.has('w1')), SOON);
     const seen = view.get('w1')!;
     assert.deepEqual(seen.capabilities, { zone: 'a', gpu: 'yes' });
     assert.equal(seen.lease, membership.lease);
@@ -43,7 +46,7 @@ describe('Group', () => {
     await membership.leave();
     assert.equal(membership.active, false);
     assert.ok(membership.signal.reason instanceof MembershipEndedError);
-    await eventually(() => assert.equal(view.size, 0));
+    await eventually(() => assert.equal(view.size, 0), SOON);
     assert.deepEqual(events, ['joined w1', 'left w1']);
     // leave() revoked the membership's own lease.
     assert.equal(await observer.timetolive(membership.lease), undefined);
@@ -87,7 +90,7 @@ describe('Group', () => {
     await using worker = new Etcd({ endpoints: etcd.endpoint, keyPrefix });
     await using view = await new Group(observer, 'g').view();
     const membership = await new Group(worker, 'g').join('m', { ttl: 3 });
-    await eventually(() => assert.ok(view.has('m')));
+    await eventually(() => assert.ok(view.has('m')), SOON);
     const lost = new Promise<Error>((resolve) => membership.once('lost', resolve));
     const left = new Promise<Member>((resolve) => view.once('left', resolve));
     await observer.revoke(membership.lease);
@@ -138,12 +141,12 @@ describe('Group', () => {
         Op.putRaw('g/not/a/member', '', { lease: lease.id }),
       )
       .commit();
-    await eventually(() => assert.equal(changes.length, 1));
+    await eventually(() => assert.equal(changes.length, 1), SOON);
     assert.deepEqual(changes, [['a', 'b']]);
     // A value this package did not write is a member with no capabilities.
     assert.deepEqual(view.get('b')?.capabilities, {});
     await client.revoke(lease.id);
-    await eventually(() => assert.equal(changes.length, 2));
+    await eventually(() => assert.equal(changes.length, 2), SOON);
     assert.deepEqual(changes, [['a', 'b'], []]);
   });
 

@@ -68,7 +68,7 @@ describe('group members under faults', () => {
       (id) => new MemberProcess({ ...base, id, ttl: id === 'm1' ? 4 : 15 }),
     );
     children.push(...members);
-    await eventually(() => assertPartition(members, ['m0', 'm1', 'm2']), { timeout: 30_000 });
+    await eventually(() => assertPartition(members, ['m0', 'm1', 'm2']), { timeout: 60_000 });
     const before = new Map(members.map((m) => [m, m.last!.shards]));
 
     await using observer = new Etcd({ endpoints: etcd.endpoints, keyPrefix });
@@ -82,7 +82,7 @@ describe('group members under faults', () => {
     await victim.kill();
     const survivors = [members[0]!, members[2]!];
     assert.equal((await left).id, 'm1');
-    await eventually(() => assertPartition(survivors, ['m0', 'm2']), { timeout: 30_000 });
+    await eventually(() => assertPartition(survivors, ['m0', 'm2']), { timeout: 60_000 });
     // Minimal movement: each survivor kept what it had, and took only some of m1's shards.
     const victimShards = before.get(victim)!;
     for (const survivor of survivors) {
@@ -118,9 +118,12 @@ describe('group members under faults', () => {
         clients.map((client, i) => new Group(client, 'g').join(`c${i}`, { ttl: 15 })),
       );
       const idsOf = (view: GroupView) => view.members().map((m) => m.id);
-      await eventually(() => {
-        for (const view of views) assert.deepEqual(idsOf(view), ['c0', 'c1', 'c2']);
-      });
+      await eventually(
+        () => {
+          for (const view of views) assert.deepEqual(idsOf(view), ['c0', 'c1', 'c2']);
+        },
+        { timeout: 30_000 },
+      );
 
       const leader = await eventually(() => cluster.leader(), { timeout: 15_000 });
       const victim = cluster.members.find((m) => m !== leader) ?? leader;
@@ -132,7 +135,7 @@ describe('group members under faults', () => {
         () => {
           for (const view of views) assert.deepEqual(idsOf(view), ['c1', 'c2', 'late']);
         },
-        { timeout: 30_000 },
+        { timeout: 60_000 },
       );
       await late.leave();
       await Promise.all(memberships.slice(1).map((m) => m.leave()));

@@ -53,7 +53,7 @@ function settled(alive: string[]): boolean {
   return all.length === shards.length && new Set(all).size === shards.length;
 }
 
-async function until(what: string, check: () => boolean, ms = 30_000): Promise<number> {
+async function until(what: string, check: () => boolean, ms = 60_000): Promise<number> {
   const started = Date.now();
   while (!check()) {
     if (Date.now() - started > ms) throw new Error(`timed out waiting until ${what}`);
