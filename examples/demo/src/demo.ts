@@ -1,6 +1,6 @@
 /**
  * The demo: starts a 3-member etcd cluster on free loopback ports in a
- * temporary directory, runs the three examples against it one after the
+ * temporary directory, runs the examples against it one after the
  * other with their live output, then stops the cluster and removes its data,
  * also when interrupted with Ctrl-C.
  */
@@ -14,6 +14,7 @@ const examples = [
   ['Locks in workers', '@etcdkit/example-locks-in-workers'],
   ['Service discovery', '@etcdkit/example-service-discovery'],
   ['Leader election', '@etcdkit/example-leader-election'],
+  ['Work sharing', '@etcdkit/example-work-sharing'],
 ] as const;
 
 let cluster: EtcdCluster | undefined;
@@ -64,7 +65,7 @@ for (const [title, pkg] of examples) {
 }
 console.log(
   failures === 0
-    ? '\n[demo] all three examples ran as expected'
+    ? `\n[demo] all ${examples.length} examples ran as expected`
     : `\n[demo] ${failures} example(s) failed`,
 );
 await stop(failures === 0 ? 0 : 1);

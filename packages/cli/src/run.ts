@@ -4,8 +4,8 @@
  * 2 for a mistake in the command line; `lock` and `elect` pass a child
  * command's own code through, or one of those listed in exit.ts.
  *
- * `lock`, `elect` and `services` are imported when they run, so that the
- * other commands do not load the mutex, election and registry libraries.
+ * `lock`, `elect`, `services` and `group` are imported when they run, so that
+ * the other commands do not load the mutex, election, registry and group libraries.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EtcdError } from '@etcdkit/client';
@@ -83,6 +83,14 @@ const COMMANDS: Record<string, Command> = {
     about: 'list registered services or instances, or watch a service',
     flags: { 'registry-prefix': { type: 'string' }, ...json },
   },
+  group: {
+    run: async (etcd, p, io) => (await import('./group.js')).group(etcd, p, io),
+    usage:
+      'group join GROUP ID [--capability K=V]... [--ttl SECONDS] [--grace SECONDS] [--json] [-- COMMAND [ARGS...]] | group ls GROUP [--json] | group watch GROUP [--json] | group owner GROUP KEY [--json]',
+    about:
+      'be member ID of GROUP until Ctrl-C (or while COMMAND runs; exit 75 if membership is lost); list or watch its members; print the member that owns KEY',
+    flags: { capability: { type: 'string', multiple: true }, ...hold },
+  },
   lease: {
     run: commands.lease,
     usage: 'lease ls [--json] | lease ttl ID [--keys] [--json]',
@@ -92,8 +100,8 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const EXIT_HELP = `Exit codes: 0 success; 1 failed (not found, cluster unreachable); 2 bad command line.
-lock and elect with a COMMAND: its own code, or 128+N if signal N ended it;
-  75 the lock or leadership was lost while it ran (it was stopped: SIGTERM,
+lock, elect and group join with a COMMAND: its own code, or 128+N if signal N
+  ended it; 75 the lock, leadership or membership was lost while it ran (it was stopped: SIGTERM,
   then SIGKILL after --grace, default ${DEFAULT_GRACE_SECONDS} s); 126 / 127 it cannot run / was not
   found; 130 (143, 129) etcdkit was stopped by SIGINT (SIGTERM, SIGHUP).`;
 
