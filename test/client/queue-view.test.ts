@@ -135,6 +135,29 @@ describe('queue view', () => {
       view.release();
     }
   });
+
+  test('countOlder counts each older key by its weight, up to the limit', async () => {
+    await using client = createClient({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('qv') });
+    await client.set('q/a', '3');
+    await client.set('other', '5');
+    await client.set('q/b', '2');
+    const last = await client.set('q/c', '1');
+    const view = QueueView.use(client, 'q/');
+    try {
+      const weight = (kv: { valueBytes: Uint8Array }) => Number(Buffer.from(kv.valueBytes));
+      const count = (limit: number, w?: typeof weight) =>
+        view.until((s) =>
+          s.revision >= last.revision ? s.countOlder(last.revision, 'q/', limit, w) : undefined,
+        );
+      assert.equal(await count(10), 2, 'two keys older than q/c, one each');
+      assert.equal(await count(10, weight), 5, '3 + 2');
+      assert.equal(await count(4, weight), 5, 'stops at the first key that reaches the limit');
+      assert.equal(await count(3, weight), 3, 'q/a alone reaches it');
+    } finally {
+      view.release();
+    }
+  });
+
   test('a delete its holder announced is a release; any other delete asks waiters to read', async () => {
     await using client = createClient({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('qv') });
     const early = await client.set('q/0', '');
