@@ -2,7 +2,7 @@
 // against a real member.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createClient, type QueueState, QueueView } from '@etcdkit/client';
+import { createClient, type KeyValue, type QueueState, QueueView } from '@etcdkit/client';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
 import { metric } from '../watch/support.js';
 
@@ -144,7 +144,7 @@ describe('queue view', () => {
     const last = await client.set('q/c', '1');
     const view = QueueView.use(client, 'q/');
     try {
-      const weight = (kv: { valueBytes: Uint8Array }) => Number(Buffer.from(kv.valueBytes));
+      const weight = (kv: KeyValue<unknown>) => Number(kv.value);
       const count = (limit: number, w?: typeof weight) =>
         view.until((s) =>
           s.revision >= last.revision ? s.countOlder(last.revision, 'q/', limit, w) : undefined,
