@@ -92,11 +92,15 @@ export class LockDelay {
     const client = session.client;
     let view: QueueView | undefined;
     try {
-      let look = await this.#look(session, ownKey, signal);
+      // Not looked yet: the first try writes the record as if there were none,
+      // and reads what is there if there was one.
+      let look: Look | undefined;
       for (;;) {
-        const { record, own } = look;
-        if (own?.createRevision !== token) return { revision: look.revision, own: undefined };
-        if (!record) {
+        if (look && look.own?.createRevision !== token) {
+          return { revision: look.revision, own: undefined };
+        }
+        const record = look?.record;
+        if (!look || !record) {
           const r = await client
             .txn()
             .if(
@@ -134,7 +138,7 @@ export class LockDelay {
         }
         // Written after an answer was lost: the record is this holder's own already.
         if (said.key === ownKey && said.token === String(token)) {
-          return this.#held(look.revision, own, record.modRevision);
+          return this.#held(look.revision, look.own, record.modRevision);
         }
         // Another holder's record, while no key older than this one is left in the
         // queue: that holder's lock ended without a release.
