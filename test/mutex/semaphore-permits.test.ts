@@ -79,14 +79,17 @@ async function release(ledger: Permits, c: Contender): Promise<void> {
 }
 
 /**
- * Resolves once the client's shared view of the queue has applied every
- * change up to `revision` and its waiters have run: a waiter the view would
- * let in has been let in by then.
+ * Resolves once the client's shared view of the queue has applied the
+ * release of `gone` and its waiters have run: a waiter the view would let in
+ * has been let in by then.
  */
-async function viewReached(client: Etcd, name: string, revision: bigint): Promise<void> {
+async function viewSawRelease(client: Etcd, name: string, gone: Contender): Promise<void> {
+  const { key, token } = await gone.lock.promise;
   const view = QueueView.use(client, `${name}/`);
   try {
-    await view.until((state) => (state.revision >= revision ? true : undefined));
+    await view.until((state) =>
+      state.revision >= token && state.get(key)?.createRevision !== token ? true : undefined,
+    );
   } finally {
     view.release();
   }
@@ -130,7 +133,7 @@ test('holders take several permits; a large request at the head is not overtaken
   }
   // a leaves: 3 of 5 held. c (4) does not fit; d (1) would, but c is ahead of it.
   await release(ledger, a);
-  await viewReached(client, name, (await client.txn().commit()).revision);
+  await viewSawRelease(client, name, a);
   assert.equal(c.lock.settled, false, 'c does not fit yet');
   assert.deepEqual(
     small.map(({ s }) => s.lock.settled),
@@ -152,7 +155,7 @@ test('holders take several permits; a large request at the head is not overtaken
   await release(ledger, b);
   await c.lock.promise;
   await small[0]!.s.lock.promise;
-  await viewReached(client, name, (await client.txn().commit()).revision);
+  await viewSawRelease(client, name, b);
   assert.deepEqual(
     small.map(({ s }) => s.lock.settled),
     [true, false, false],
