@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Etcd, InvalidArgumentError, type Watcher } from '@etcdkit/client';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
-import { LockTakenError, MAX_LOCK_DELAY_MS, Mutex } from '@etcdkit/mutex';
+import { LockNotHeldError, LockTakenError, MAX_LOCK_DELAY_MS, Mutex } from '@etcdkit/mutex';
 import { expectQueue, expectQueueLength, track } from './helpers.js';
 import type { HolderConfig, HolderMessage } from './lock-delay-child.js';
 
@@ -241,5 +241,36 @@ test('a crash nobody saw: the next contender still waits the delay out; tryLock 
   await assert.rejects(new Mutex(client, name, { lockDelay: DELAY_MS }).tryLock(), LockTakenError);
   await lock.release();
   await expectQueue(client, name, []);
+  await watcher.cancel();
+});
+
+test('a lock lost while its holder lives (its key deleted from outside) is followed by the delay too', async () => {
+  await using client = new Etcd({ endpoints: etcd.endpoint });
+  const name = `${uniquePrefix('lock-delay')}deleted`;
+  const record = `${name}.lock-delay`;
+  const { seen, watcher } = await recordWrites(client, name);
+  const holderSession = await client.session({ ttl: 30 });
+  const waiterSession = await client.session({ ttl: 30 });
+  const held = await new Mutex(holderSession, name, { lockDelay: DELAY_MS }).lock();
+  const next = track(new Mutex(waiterSession, name, { lockDelay: DELAY_MS }).lock());
+  await expectQueueLength(client, name, 2);
+  await client.delete(held.key);
+  const lock = await next.promise;
+  assert.ok(held.signal.aborted, 'the ex-holder was told');
+  assert.equal((held.signal.reason as Error).name, 'LockLostError');
+  await assert.rejects(held.release(), LockNotHeldError);
+  await eventually(() => find(seen, 'the new holder', (s) => s.value?.key === lock.key));
+  assertOrder([
+    ['the outside delete', find(seen, 'delete', (s) => s.key === held.key && s.type === 'delete')],
+    ['the delay marker', find(seen, 'marker', (s) => s.key === record && s.lease !== 0n)],
+    [
+      'the marker expires',
+      find(seen, 'marker delete', (s) => s.key === record && s.type === 'delete'),
+    ],
+    ['the next holder records its hold', find(seen, 'next', (s) => s.value?.key === lock.key)],
+  ]);
+  await lock.release();
+  assert.equal(await client.get(record), undefined);
+  await Promise.all([holderSession.close(), waiterSession.close()]);
   await watcher.cancel();
 });
