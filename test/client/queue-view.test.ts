@@ -2,7 +2,7 @@
 // against a real member.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createClient, type QueueState, QueueView } from '@etcdkit/client';
+import { createClient, type KeyValue, type QueueState, QueueView } from '@etcdkit/client';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
 import { metric } from '../watch/support.js';
 
@@ -135,6 +135,29 @@ describe('queue view', () => {
       view.release();
     }
   });
+
+  test('countOlder counts each older key by its weight, up to the limit', async () => {
+    await using client = createClient({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('qv') });
+    await client.set('q/a', '3');
+    await client.set('other', '5');
+    await client.set('q/b', '2');
+    const last = await client.set('q/c', '1');
+    const view = QueueView.use(client, 'q/');
+    try {
+      const weight = (kv: KeyValue<unknown>) => Number(kv.value);
+      const count = (limit: number, w?: typeof weight) =>
+        view.until((s) =>
+          s.revision >= last.revision ? s.countOlder(last.revision, 'q/', limit, w) : undefined,
+        );
+      assert.equal(await count(10), 2, 'two keys older than q/c, one each');
+      assert.equal(await count(10, weight), 5, '3 + 2');
+      assert.equal(await count(4, weight), 5, 'stops at the first key that reaches the limit');
+      assert.equal(await count(3, weight), 3, 'q/a alone reaches it');
+    } finally {
+      view.release();
+    }
+  });
+
   test('a delete its holder announced is a release; any other delete asks waiters to read', async () => {
     await using client = createClient({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('qv') });
     const early = await client.set('q/0', '');

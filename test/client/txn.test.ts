@@ -159,6 +159,33 @@ describe('Compare', () => {
     assert.equal(await holds(client), true, 'no comparison holds trivially');
   });
 
+  test('Compare.dir holds only if it holds for every key under the prefix', async () => {
+    await using client = connect();
+    const empty = Compare.dir(Compare.createRevision('queue/', '=', 0n));
+    assert.equal(await holds(client, empty), true, 'nothing under queue/ yet');
+    // A key that merely starts with the same letters is not under the prefix.
+    await client.set('queue', 'next to it');
+    assert.equal(await holds(client, empty), true);
+    const first = await client.set('queue/a', 'x');
+    await client.set('queue/b', 'x');
+    assert.equal(await holds(client, empty), false, 'two keys under queue/');
+    assert.equal(await holds(client, Compare.dir(Compare.value('queue/', '=', 'x'))), true);
+    await client.set('queue/b', 'y');
+    assert.equal(await holds(client, Compare.dir(Compare.value('queue/', '=', 'x'))), false);
+    assert.equal(
+      await holds(client, Compare.dir(Compare.createRevision('queue/', '>', first.revision))),
+      false,
+      'queue/a was created at that revision',
+    );
+    await client.rmdir('queue/');
+    assert.equal(await holds(client, empty), true, 'empty again');
+    assert.equal(
+      await holds(client, Compare.dir(Compare.value('queue/', '=', 'x'))),
+      false,
+      'a value comparison on no key fails',
+    );
+  });
+
   test('an unknown operator or target is refused', async () => {
     await using client = connect();
     const bad = [

@@ -39,7 +39,7 @@ const atMost =
   (_kind: string, held: string[]): boolean =>
     held.length < permits;
 
-test('the number of permits must be a whole number >= 1', () => {
+test('the limit must be a whole number >= 1', () => {
   const client = connect();
   for (const permits of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
     assert.throws(() => new Semaphore(client, 'jobs', permits), InvalidArgumentError, `${permits}`);
@@ -48,9 +48,9 @@ test('the number of permits must be a whole number >= 1', () => {
     () => new Semaphore(client, 'jobs', '2' as unknown as number),
     InvalidArgumentError,
   );
-  assert.throws(() => new Semaphore(client, 'jobs', 0), /permits must be a whole number >= 1/);
+  assert.throws(() => new Semaphore(client, 'jobs', 0), /limit must be a whole number >= 1/);
   const semaphore = new Semaphore(client, 'jobs', 3);
-  assert.equal(semaphore.permits, 3);
+  assert.equal(semaphore.limit, 3);
   assert.equal(semaphore.name, 'jobs');
   void client.close();
 });

@@ -75,6 +75,8 @@ export interface Compare {
   readonly key: Key;
   readonly op: CompareOp;
   readonly operand: unknown;
+  /** Compare every key that starts with `key` (see `Compare.dir`). */
+  readonly prefix?: boolean | undefined;
 }
 
 export type Op =
@@ -150,6 +152,15 @@ export const Compare = {
     op,
     operand: lease,
   }),
+  /**
+   * `compare` applied to every key that starts with its key (etcd's
+   * `range_end`): it holds only if it holds for each of them. With no key
+   * under the prefix it is judged on an absent key (create revision, mod
+   * revision, version and lease 0), so
+   * `Compare.dir(Compare.createRevision('queue/', '=', 0))` holds exactly when
+   * nothing is under `queue/`; a value comparison then fails.
+   */
+  dir: (compare: Compare): Compare => ({ ...compare, prefix: true }),
 };
 
 /** Builders of operations for transactions. */
@@ -350,7 +361,7 @@ export class Encoder {
     if (!entry) throw new InvalidArgumentError(`unknown compare target ${String(c.target)}`);
     if (!result)
       throw new InvalidArgumentError(`unknown compare operator ${String(c.op)}: use = != < >`);
-    const body: Json = { target: entry[0], result, ...this.#key(c.key, false) };
+    const body: Json = { target: entry[0], result, ...this.#key(c.key, c.prefix === true) };
     body[entry[1]] =
       c.target === 'value'
         ? this.#value(c.operand)

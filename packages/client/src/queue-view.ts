@@ -29,9 +29,15 @@ export interface QueueState {
   get(key: string): KeyValue<unknown> | undefined;
   /**
    * How many keys that start with `under` were created before
-   * `createRevision`; counting stops at `limit`.
+   * `createRevision`, each counted as `weight` says (default 1); counting
+   * stops at `limit`.
    */
-  countOlder(createRevision: bigint, under: string, limit: number): number;
+  countOlder(
+    createRevision: bigint,
+    under: string,
+    limit: number,
+    weight?: (kv: KeyValue<unknown>) => number,
+  ): number;
 }
 
 /** Foreign deletes a view remembers for the waiters that may need them. */
@@ -105,14 +111,19 @@ export class QueueView implements QueueState {
     return this.#entries.get(key);
   }
 
-  countOlder(createRevision: bigint, under: string, limit: number): number {
+  countOlder(
+    createRevision: bigint,
+    under: string,
+    limit: number,
+    weight?: (kv: KeyValue<unknown>) => number,
+  ): number {
     this.#byAge ??= [...this.#entries.values()].sort((a, b) =>
       a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0,
     );
     let count = 0;
     for (const kv of this.#byAge) {
       if (kv.createRevision >= createRevision || count >= limit) break;
-      if (kv.key.startsWith(under)) count++;
+      if (kv.key.startsWith(under)) count += weight ? weight(kv) : 1;
     }
     return count;
   }

@@ -98,6 +98,11 @@ export interface TurnOptions {
   scope?: string | undefined;
   /** How many older entries may remain (a semaphore's permits). Default: 1, none older. */
   permits?: number | undefined;
+  /**
+   * How much each older entry counts against `permits` (a semaphore holder's
+   * permits); at least 1 for every entry. Default: 1 each.
+   */
+  weight?: ((kv: KeyValue<unknown>) => number) | undefined;
 }
 
 /**
@@ -133,7 +138,8 @@ export async function waitForTurn(
         if (state.revision < createRevision) return undefined;
         const own = state.get(ownKey);
         if (own?.createRevision === createRevision) {
-          if (state.countOlder(createRevision, prefix, permits) >= permits) return undefined;
+          const older = state.countOlder(createRevision, prefix, permits, options.weight);
+          if (older >= permits) return undefined;
         }
         return { revision: state.revision, own };
       }, options.signal);
@@ -158,7 +164,9 @@ async function readTurn(
   options: TurnOptions,
 ): Promise<Turn | undefined> {
   // etcd sorts and filters by revision before it applies `limit`: the oldest
-  // `permits` of the keys ahead come back, enough to count them against `permits`.
+  // `permits` of the keys ahead come back, enough to count them against
+  // `permits`, as each counts at least 1.
+  const weight = options.weight;
   const r = await etcd
     .txn()
     .success(
@@ -166,14 +174,15 @@ async function readTurn(
         sortTarget: 'createRevision',
         sortOrder: 'ascend',
         limit: permits,
-        keysOnly: true,
+        keysOnly: weight === undefined,
         maxCreateRevision: createRevision - 1n,
       }),
       Op.get(ownKey),
     )
     .commit({ signal: options.signal });
   const [older, mine] = r.results;
-  const ahead = older?.type === 'range' ? older.kvs.length : 0;
+  const kvs = older?.type === 'range' ? older.kvs : [];
+  const ahead = weight ? kvs.reduce((sum, kv) => sum + weight(kv), 0) : kvs.length;
   const own = mine?.type === 'range' ? mine.kvs[0] : undefined;
   if (own?.createRevision === createRevision && ahead >= permits) return undefined;
   return { revision: r.revision, own };

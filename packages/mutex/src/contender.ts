@@ -40,13 +40,19 @@ export interface AcquireOptions {
   timeout?: number | undefined;
 }
 
-const ACQUIRE_OPTIONS = new Set(['signal', 'timeout']);
+const ACQUIRE_OPTIONS = ['signal', 'timeout'];
 
-export function checkAcquireOptions(method: string, options: object): void {
+/** Checks the options every acquire takes, and refuses names other than those and `more`. */
+export function checkAcquireOptions(
+  method: string,
+  options: object,
+  more: readonly string[] = [],
+): void {
+  const known = [...ACQUIRE_OPTIONS, ...more];
   for (const name of Object.keys(options)) {
-    if (!ACQUIRE_OPTIONS.has(name)) {
+    if (!known.includes(name)) {
       throw new InvalidArgumentError(
-        `${method}: unknown option "${name}" (known: signal, timeout)`,
+        `${method}: unknown option "${name}" (known: ${known.join(', ')})`,
       );
     }
   }
@@ -147,21 +153,34 @@ export function confirmHeld(
   }
 }
 
+/** One try to create `key` in the queue; `existed` when the key was there already. */
+export type Join = (
+  session: Session,
+  key: string,
+  signal: AbortSignal | undefined,
+) => Promise<QueueEntry<unknown>>;
+
+/** The join of Mutex and RWMutex: the key with an empty value, as etcdctl stores it. */
+export function joinEmpty(prefix: string): Join {
+  return (session, key, signal) =>
+    joinQueue(session.client, prefix, key, session.lease, '', { signal });
+}
+
 /**
- * Joins the queue under `prefix` with `key` on the session's lease, storing an
- * empty value as etcdctl does. A key that exists already is not this
- * contender's (a release whose outcome was unknown, an earlier run on the same
- * lease): taking it over would reuse an old token, so it is deleted, guarded
- * by its create revision, and the contender joins anew at the back.
+ * Joins the queue with `key` on the session's lease, by `join`. A key that
+ * exists already is not this contender's (a release whose outcome was
+ * unknown, an earlier run on the same lease): taking it over would reuse an
+ * old token, so it is deleted, guarded by its create revision, and the
+ * contender joins anew at the back.
  */
 export async function joinAs(
   session: Session,
-  prefix: string,
+  join: Join,
   key: string,
   signal: AbortSignal | undefined,
 ): Promise<QueueEntry<unknown>> {
   for (let attempt = 0; ; attempt++) {
-    const entry = await joinQueue(session.client, prefix, key, session.lease, '', { signal });
+    const entry = await join(session, key, signal);
     if (!entry.existed) return entry;
     if (attempt >= 2) throw new SessionExpiredError(`cannot clear the stale queue key ${key}`);
     await leaveQueue(
@@ -179,6 +198,14 @@ export interface Place {
   own: string;
   /** The prefix the client's shared queue view watches: the whole lock (`name/`). */
   scope: string;
+  /** How the key is created. Default: with an empty value (`joinEmpty(own)`). */
+  join?: Join | undefined;
+}
+
+/** A turn that has come, with what the release must do besides deleting the key. */
+export interface Held extends Turn {
+  /** Operations the release runs in the same txn as the key's delete, under its guard. */
+  releaseOps?: readonly Op[] | undefined;
 }
 
 /**
@@ -196,7 +223,7 @@ export async function acquire(
   turn: (
     session: Session,
     entry: QueueEntry<unknown>,
-  ) => ((signal: AbortSignal) => Promise<Turn>) | undefined,
+  ) => ((signal: AbortSignal) => Promise<Held>) | undefined,
 ): Promise<Lock> {
   const giveUp = giveUpSignal(
     options,
@@ -210,14 +237,17 @@ export async function acquire(
     const signal = AbortSignal.any([giveUp.signal, session.signal]);
     let token: bigint | undefined;
     try {
-      const entry = await joinAs(session, place.own, claim.key, signal);
+      const join = place.join ?? joinEmpty(place.own);
+      const entry = await joinAs(session, join, claim.key, signal);
       token = entry.createRevision;
       const wait = turn(session, entry);
+      let releaseOps: readonly Op[] = [];
       if (wait) {
-        const turn = await wait(signal);
-        confirmHeld(session, claim.key, token, turn.own);
+        const held = await wait(signal);
+        confirmHeld(session, claim.key, token, held.own);
+        releaseOps = held.releaseOps ?? [];
       }
-      return new Lock(session, claim, token, place.scope);
+      return new Lock(session, claim, token, place.scope, releaseOps);
     } catch (err) {
       // The key stays claimed until it is gone, so no later contender here reuses it meanwhile.
       void leaveQueue(session, claim.key, token).finally(() => claim.free());

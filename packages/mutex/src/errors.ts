@@ -33,3 +33,29 @@ export class LockLostError extends EtcdError {
   override readonly name = 'LockLostError' as const;
   override readonly code = 'ETCDKIT_LOCK_LOST' as const;
 }
+
+/**
+ * A semaphore contender's limit differs from the one the contenders already
+ * queued agree on. Every process must construct the semaphore with the same
+ * limit; nothing was written.
+ */
+export class SemaphoreLimitError extends EtcdError {
+  override readonly name = 'SemaphoreLimitError' as const;
+  override readonly code = 'ETCDKIT_SEMAPHORE_LIMIT' as const;
+  /** The limit this contender was made with. */
+  readonly limit: number;
+  /** The limit of the contenders already queued. */
+  readonly queuedLimit: number;
+  /** The queued key whose limit was compared (the oldest). */
+  readonly holder: string;
+
+  constructor(limit: number, queuedLimit: number, holder: string) {
+    super(
+      `semaphore limit ${limit} differs from the limit ${queuedLimit} of the contenders ` +
+        `already queued (${holder}): every process must use the same limit`,
+    );
+    this.limit = limit;
+    this.queuedLimit = queuedLimit;
+    this.holder = holder;
+  }
+}

@@ -52,6 +52,8 @@ export class Lock extends EventEmitter<LockEvents> {
   readonly #claim: Claim;
   /** The prefix of the whole lock, whose shared view follows the key. */
   readonly #scope: string;
+  /** What the release does besides deleting the key, in the same txn. */
+  readonly #releaseOps: readonly Op[];
   readonly #released = new AbortController();
   /** Aborted when the key is seen deleted or replaced from outside. */
   readonly #gone = new AbortController();
@@ -63,8 +65,15 @@ export class Lock extends EventEmitter<LockEvents> {
   #maybeDeleted = false;
 
   /** @internal */
-  constructor(session: Session, claim: Claim, token: bigint, scope: string) {
+  constructor(
+    session: Session,
+    claim: Claim,
+    token: bigint,
+    scope: string,
+    releaseOps: readonly Op[] = [],
+  ) {
     super();
+    this.#releaseOps = releaseOps;
     this.session = session;
     this.key = claim.key;
     this.token = token;
@@ -178,7 +187,7 @@ export class Lock extends EventEmitter<LockEvents> {
         const r = await this.session.client
           .txn()
           .if(this.guard())
-          .success(Op.delete(this.key))
+          .success(Op.delete(this.key), ...this.#releaseOps)
           .commit();
         // A key missing after an earlier delete of ours went unanswered was deleted by that one.
         return r.succeeded || this.#maybeDeleted;
