@@ -32,8 +32,9 @@ import {
   untilAborted,
   waitForTurn,
 } from '@etcdkit/client';
+import { claim } from './campaigning.js';
 import { checkOptions } from './check-options.js';
-import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
+import { NotLeaderError } from './errors.js';
 import {
   type Candidate,
   type ElectionValue,
@@ -77,9 +78,6 @@ const CAMPAIGN_OPTIONS = new Set(['signal', 'timeout']);
 const RESUME_OPTIONS = new Set(['signal', 'timeout', 'token']);
 const LEADER_OPTIONS = new Set(['signal', 'timeout']);
 const OBSERVE_OPTIONS = new Set(['signal']);
-
-/** Keys each session campaigns with right now, across every Election of the process. */
-const campaigning = new WeakMap<Session, Set<string>>();
 
 export class Election {
   /** The election's name, as given; keys live under `<name>/`. */
@@ -352,24 +350,3 @@ const WITHDRAW_TIMEOUT_MS = 3_000;
 
 const IN_LINE = { sortTarget: 'createRevision', sortOrder: 'ascend' } as const;
 const OLDEST_FIRST = { ...IN_LINE, limit: 1 } as const;
-
-/** Registers a campaign of `session` on `key`; returns its release, to call once. */
-function claim(session: Session, key: string, name: string): () => void {
-  let keys = campaigning.get(session);
-  if (!keys) {
-    keys = new Set();
-    campaigning.set(session, keys);
-  }
-  if (keys.has(key)) {
-    throw new AlreadyCampaigningError(
-      `lease ${leaseHex(session.lease)} already campaigns in ${name}: resign first, or use another session`,
-    );
-  }
-  keys.add(key);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    keys.delete(key);
-  };
-}

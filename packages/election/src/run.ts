@@ -7,10 +7,12 @@
  * it must) soon after `leadership.signal` aborts: on a lost lease or key, or
  * when the caller's signal aborts, which ends leading without deleting the
  * key. Only once the work has settled is the key deleted (tried again until
- * it is gone or its lease is), so the next leader never starts while this
- * one still works; then `onStoppedLeading`, and the next campaign. A failed
- * campaign (etcd unreachable, session lost) is tried again after a pause that
- * doubles up to a bound. Beside the loop, an observer reports each new leader.
+ * it is gone or its lease is), so a hand-over never lets the next leader
+ * start while this one still works (after a loss, only the fence can keep
+ * them apart); then `onStoppedLeading`, and the next campaign. A failed
+ * campaign (etcd unreachable, session lost) or work is followed by a pause
+ * that doubles with each failure in a row, up to a bound. Beside the loop, an
+ * observer reports each new leader to `onNewLeader`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -149,9 +151,9 @@ export async function runElection(
         await backoff.pause(stop);
         continue;
       }
-      backoff.reset();
-      const failed = await serve(term, work, options, stop, fail);
-      if (failed) await backoff.pause(stop);
+      // Failures in a row, of campaigns or of works, pause longer each time.
+      if (await serve(term, work, options, stop, fail)) await backoff.pause(stop);
+      else backoff.reset();
     }
   } finally {
     halt.abort();
