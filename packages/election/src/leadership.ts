@@ -110,7 +110,7 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     void this.#watchKey(init.prefix);
   }
 
-  /** Aborts when leading ends: session lost, key deleted, or resigned. */
+  /** Aborts when leading ends: session lost, key deleted, resigned, or (under `Election.run`) its signal aborted. */
   get signal(): AbortSignal {
     return this.#abort.signal;
   }

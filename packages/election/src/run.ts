@@ -231,6 +231,7 @@ async function followLeaders(
     try {
       for await (const leader of target.observe(stop)) {
         backoff.reset();
+        if (stop.aborted) return; // nothing is reported once run() stops
         const now = leader?.token ?? null;
         if (now === last) continue; // a new value of the same leader, or the same leader re-read
         last = now;
