@@ -99,7 +99,7 @@ describe('etcdkit', () => {
     );
   });
 
-  test('elect leads while the command runs; --listen prints the leader', async () => {
+  test('elect leads while the command runs; --listen prints the leader, then that there is none', async () => {
     const name = uniquePrefix('cli-elect').slice(0, -1);
     const leader = cli([
       'elect',
@@ -118,9 +118,11 @@ describe('etcdkit', () => {
     const led = await leader.done;
     assert.equal(led.code, 0);
     assert.match(led.err, /elected in .* \(token \d+\)/);
+    // The leader resigned when its command ended: nobody leads.
+    await listener.output((o) => o.endsWith('(no leader)\n'));
     listener.child.kill('SIGINT');
     const heard = await listener.done;
-    assert.match(heard.out, /node-1/);
+    assert.match(heard.out, /node-1\n\(no leader\)\n$/);
   });
 
   test('services ls and watch show registered instances', async () => {

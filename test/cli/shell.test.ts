@@ -128,7 +128,7 @@ describe('etcdkit in scripts', () => {
     assert.match(String(changes[1]!.modRevision), /^\d+$/);
   });
 
-  test('--json on lock and elect: status lines on stderr; --listen lines carry the token', async () => {
+  test('--json on lock and elect: status lines on stderr; --listen lines carry the token, or nulls for no leader', async () => {
     const name = uniquePrefix('cli-json-elect').slice(0, -1);
     const locked = await run(['lock', `${name}-lock`, '--json', '--', 'sh', '-c', 'exit 3']);
     assert.equal(locked.code, 3);
@@ -138,20 +138,27 @@ describe('etcdkit in scripts', () => {
     const elected = await run(['elect', name, 'n1', '--json', '--', 'sh', '-c', 'exit 0']);
     assert.equal(lines(elected.err)[0]!.event, 'elected');
     const listener = runCli(etcd.endpoint, ['elect', name, '--listen', '--json']);
+    const none = { key: null, value: null, token: null, lease: null, modRevision: null };
+    // n1 has resigned and nobody else campaigns: the first line says so.
+    const first = await listener.output((o) => o.includes('\n'));
+    assert.deepEqual(lines(first), [none]);
     const leader = runCli(etcd.endpoint, ['elect', name, 'n2', '--', 'sleep', '30']);
-    const out = await listener.output((o) => o.includes('\n'));
+    const out = await listener.output((o) => o.split('\n').length > 2);
     const kv = (await client.readdir(`${name}/`)).kvs[0]!;
-    assert.deepEqual(lines(out)[0], {
+    assert.deepEqual(lines(out)[1], {
       key: kv.key,
       value: 'n2',
       token: String(kv.createRevision),
       lease: kv.lease.toString(16),
       modRevision: String(kv.modRevision),
     });
-    listener.child.kill('SIGINT');
+    // Interrupted, the leader resigns: nobody leads again.
     leader.child.kill('SIGINT');
-    assert.equal((await listener.done).code, 0);
     assert.equal((await leader.done).code, 130);
+    const last = await listener.output((o) => o.split('\n').length > 3);
+    assert.deepEqual(lines(last).slice(2), [none]);
+    listener.child.kill('SIGINT');
+    assert.equal((await listener.done).code, 0);
   });
 
   test('through a pipe, ls prints everything, and ends quietly with exit 0 under head -1', async () => {

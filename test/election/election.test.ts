@@ -1,5 +1,6 @@
 // The election's API against one real etcd: campaign, leader, proclaim,
-// resign, the leadership's signal and guard, resume, observe, and its errors.
+// resign, the leadership's signal and guard, resume, and its errors.
+// observe() has observe.test.ts, run() run.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -10,12 +11,7 @@ import {
   type Session,
   SessionExpiredError,
 } from '@etcdkit/client';
-import {
-  AlreadyCampaigningError,
-  Election,
-  type LeaderInfo,
-  NotLeaderError,
-} from '@etcdkit/election';
+import { AlreadyCampaigningError, Election, NotLeaderError } from '@etcdkit/election';
 import {
   type EtcdCluster,
   eventually,
@@ -361,140 +357,7 @@ describe('resume', () => {
   });
 });
 
-describe('observe', () => {
-  test('the leader now, then every change in order, once each', async () => {
-    await using client = connect();
-    await using a = await client.session({ ttl: 10 });
-    await using b = await client.session({ ttl: 10 });
-    const ea = new Election(client, 'watched', { session: a });
-    const eb = new Election(client, 'watched', { session: b });
-    const controller = new AbortController();
-    const seen: LeaderInfo[] = [];
-    const observing = (async () => {
-      for await (const leader of new Election(client, 'watched').observe({
-        signal: controller.signal,
-      }))
-        seen.push(leader);
-    })();
-
-    const la = await ea.campaign('a1');
-    await eventually(() => assert.deepEqual(values(seen), ['a1']));
-    const pending = eb.campaign('b1'); // a candidate joining changes nothing seen
-    await eventually(async () => assert.equal((await keysUnder(client, 'watched/')).length, 2));
-    await la.proclaim('a2');
-    await eventually(() => assert.deepEqual(values(seen), ['a1', 'a2']));
-    await la.resign();
-    const lb = await pending;
-    await eventually(() => assert.deepEqual(values(seen), ['a1', 'a2', 'b1']));
-    await lb.proclaim('b2');
-    await lb.resign();
-    const la2 = await ea.campaign('a3');
-    await eventually(() => assert.deepEqual(values(seen), ['a1', 'a2', 'b1', 'b2', 'a3']));
-    assert.deepEqual(
-      seen.map((l) => l.token),
-      [la.token, la.token, lb.token, lb.token, la2.token],
-    );
-    await la2.resign();
-
-    const reason = new Error('done');
-    controller.abort(reason);
-    await assert.rejects(observing, (err) => err === reason);
-
-    // A later observer starts with the leader at that moment.
-    await using again = await ea.campaign('a4');
-    const iterator = new Election(client, 'watched').observe();
-    assert.equal((await iterator.next()).value?.value, 'a4');
-    await iterator.return();
-    assert.ok(again.leading);
-  });
-
-  test('a leader that comes and goes quickly is still seen', async () => {
-    await using client = connect();
-    const sessions = [
-      await client.session({ ttl: 10 }),
-      await client.session({ ttl: 10 }),
-      await client.session({ ttl: 10 }),
-    ];
-    const [w, x, y] = sessions.map((session) => new Election(client, 'brief', { session }));
-    const seen: LeaderInfo[] = [];
-    const controller = new AbortController();
-    const observing = (async () => {
-      try {
-        for await (const leader of new Election(client, 'brief').observe({
-          signal: controller.signal,
-        }))
-          seen.push(leader);
-      } catch {
-        // aborted
-      }
-    })();
-    const lw = await w!.campaign('w');
-    await eventually(() => assert.deepEqual(values(seen), ['w']));
-    const px = x!.campaign('x');
-    await eventually(async () => assert.equal((await keysUnder(client, 'brief/')).length, 2));
-    const py = y!.campaign('y');
-    await eventually(async () => assert.equal((await keysUnder(client, 'brief/')).length, 3));
-    // x leads for a moment only: an observer that re-reads the leader after
-    // each departure could find y already and skip x.
-    await lw.resign();
-    const lx = await px;
-    await lx.resign();
-    const ly = await py;
-    await eventually(() => assert.deepEqual(values(seen), ['w', 'x', 'y']));
-    await ly.resign();
-    controller.abort();
-    await observing;
-    for (const s of sessions) await s.close();
-  });
-});
-
 describe('across reconnects', () => {
-  test('an observer whose connection breaks still sees every change, in order', async () => {
-    const prefix = uniquePrefix('election');
-    await using proxy = await startProxy(etcd.endpoint);
-    await using direct = new Etcd({ endpoints: etcd.endpoint, keyPrefix: prefix });
-    await using viaProxy = new Etcd({ endpoints: proxy.url, keyPrefix: prefix });
-    const sessions = [
-      await direct.session({ ttl: 10 }),
-      await direct.session({ ttl: 10 }),
-      await direct.session({ ttl: 10 }),
-    ];
-    const [w, x, y] = sessions.map((session) => new Election(direct, 'cut', { session }));
-    const seen: LeaderInfo[] = [];
-    const controller = new AbortController();
-    const observing = (async () => {
-      try {
-        for await (const leader of new Election(viaProxy, 'cut').observe({
-          signal: controller.signal,
-        }))
-          seen.push(leader);
-      } catch {
-        // aborted
-      }
-    })();
-    const lw = await w!.campaign('w');
-    await eventually(() => assert.deepEqual(values(seen), ['w']));
-
-    await proxy.refuse(); // the member is gone for the observer
-    await lw.proclaim('w2');
-    const px = x!.campaign('x');
-    await eventually(async () => assert.equal((await keysUnder(direct, 'cut/')).length, 2));
-    await lw.resign();
-    const lx = await px;
-    const py = y!.campaign('y');
-    await eventually(async () => assert.equal((await keysUnder(direct, 'cut/')).length, 2));
-    await lx.resign();
-    const ly = await py;
-    assert.deepEqual(values(seen), ['w'], 'nothing reached the observer meanwhile');
-    await proxy.pass();
-
-    await eventually(() => assert.deepEqual(values(seen), ['w', 'w2', 'x', 'y']));
-    await ly.resign();
-    controller.abort();
-    await observing;
-    for (const s of sessions) await s.close();
-  });
-
   test('a leader whose key is deleted while its connection is down loses when it reconnects', async () => {
     const prefix = uniquePrefix('election');
     await using proxy = await startProxy(etcd.endpoint);
@@ -509,7 +372,3 @@ describe('across reconnects', () => {
     assert.ok(session.alive, 'the session itself was not lost');
   });
 });
-
-function values(seen: LeaderInfo[]): string[] {
-  return seen.map((l) => l.value);
-}

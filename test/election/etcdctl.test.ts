@@ -1,12 +1,14 @@
 // Interop with `etcdctl elect` (etcd's Go concurrency.Election) on the same
 // names, both ways: etcdctl leads and we wait, observe and take over; we lead
-// and etcdctl observes (`elect -l`), waits, and takes over.
+// and etcdctl observes (`elect -l`), waits, and takes over; candidates() lists
+// etcdctl in line, and observe() sees no leader once etcdctl is gone.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Etcd } from '@etcdkit/client';
-import { Election, type LeaderInfo } from '@etcdkit/election';
+import { Election } from '@etcdkit/election';
 import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/harness';
 import { Etcdctl } from './helpers.js';
+import { Observer } from './observer.js';
 
 let etcd: EtcdCluster;
 before(async () => {
@@ -21,15 +23,11 @@ function electionName(): string {
   return `${uniquePrefix('elect')}job`;
 }
 
-/** Collects what an observer yields until `signal` aborts. */
-function observeInto(election: Election, seen: LeaderInfo[], signal: AbortSignal): Promise<void> {
-  return (async () => {
-    try {
-      for await (const leader of election.observe({ signal })) seen.push(leader);
-    } catch (err) {
-      if (!signal.aborted) throw err;
-    }
-  })();
+/** An observer of `election`, once it has reported that nobody leads yet. */
+async function observing(election: Election): Promise<Observer> {
+  const observer = new Observer(election);
+  await eventually(() => assert.deepEqual(observer.values(), [null]));
+  return observer;
 }
 
 test('etcdctl elect leads; we observe it, wait our turn, and take over when it resigns', async () => {
@@ -37,9 +35,7 @@ test('etcdctl elect leads; we observe it, wait our turn, and take over when it r
   await using session = await client.session({ ttl: 10 });
   const name = electionName();
   const election = new Election(client, name, { session });
-  const controller = new AbortController();
-  const seen: LeaderInfo[] = [];
-  const observing = observeInto(election, seen, controller.signal);
+  const observer = await observing(election);
 
   const ctl = new Etcdctl(etcd.endpoint, ['elect', name, 'from etcdctl']);
   try {
@@ -50,7 +46,7 @@ test('etcdctl elect leads; we observe it, wait our turn, and take over when it r
     const leader = await election.leader();
     assert.equal(leader?.key, ctlKey);
     assert.equal(leader?.value, 'from etcdctl');
-    await eventually(() => assert.deepEqual(values(seen), ['from etcdctl']));
+    await eventually(() => assert.deepEqual(observer.values(), [null, 'from etcdctl']));
 
     let leadership: Awaited<ReturnType<Election['campaign']>> | undefined;
     const campaign = election.campaign('from etcdkit').then((l) => {
@@ -64,12 +60,13 @@ test('etcdctl elect leads; we observe it, wait our turn, and take over when it r
     const ours = await campaign;
     assert.ok(ours.token > leader!.token);
     assert.equal((await election.leader())?.value, 'from etcdkit');
-    await eventually(() => assert.deepEqual(values(seen), ['from etcdctl', 'from etcdkit']));
+    await eventually(() =>
+      assert.deepEqual(observer.values(), [null, 'from etcdctl', 'from etcdkit']),
+    );
     await ours.resign();
   } finally {
     await ctl.kill();
-    controller.abort();
-    await observing;
+    await observer.stop();
   }
 });
 
@@ -112,6 +109,47 @@ test('we lead; etcdctl elect -l observes our proclaims, and etcdctl elect takes 
   }
 });
 
-function values(seen: LeaderInfo[]): string[] {
-  return seen.map((l) => l.value);
-}
+test('candidates() lists etcdctl waiting in line; observe() sees no leader once etcdctl is gone', async () => {
+  await using client = new Etcd({ endpoints: etcd.endpoint });
+  await using session = await client.session({ ttl: 10 });
+  const name = electionName();
+  const election = new Election(client, name, { session });
+  const observer = await observing(election);
+  const ours = await election.campaign('from etcdkit');
+  const ctl = new Etcdctl(etcd.endpoint, ['elect', name, 'from etcdctl']);
+  try {
+    const line = await eventually(async () => {
+      const all = await election.candidates();
+      assert.equal(all.length, 2, ctl.stderr);
+      return all;
+    });
+    const [first, second] = line;
+    assert.equal(first!.key, ours.key);
+    assert.equal(first!.token, ours.token);
+    assert.equal(first!.lease, session.lease);
+    assert.equal(first!.value, 'from etcdkit');
+    // etcdctl's key is <name>/<its lease in hex>, behind ours.
+    assert.equal(second!.key, `${name}/${second!.lease.toString(16)}`);
+    assert.notEqual(second!.lease, session.lease);
+    assert.equal(second!.value, 'from etcdctl');
+    assert.ok(second!.token > ours.token);
+    assert.deepEqual(ctl.lines, [], 'etcdctl waits');
+
+    await ours.resign();
+    await eventually(() => assert.equal(ctl.lines[0], second!.key, ctl.stderr));
+    const now = await election.candidates();
+    assert.deepEqual(
+      now.map((c) => [c.key, c.value, c.token]),
+      [[second!.key, 'from etcdctl', second!.token]],
+    );
+
+    await ctl.interrupt(); // etcdctl resigns on SIGINT, and nobody else campaigns
+    await eventually(() =>
+      assert.deepEqual(observer.values(), [null, 'from etcdkit', 'from etcdctl', null]),
+    );
+    assert.deepEqual(await election.candidates(), []);
+  } finally {
+    await ctl.kill();
+    await observer.stop();
+  }
+});

@@ -61,6 +61,7 @@ export type ReplicaMessage =
   | { type: 'wrote'; token: string; seq: number }
   | { type: 'fenced'; token: string }
   | { type: 'lost'; token: string; reason: string }
+  | { type: 'stopped'; token: string }
   | { type: 'error'; message: string };
 
 export interface ReplicaConfig {
@@ -77,7 +78,7 @@ export type Received = ReplicaMessage & { at: number };
 
 const REPLICA_SCRIPT = new URL('./replica.js', import.meta.url);
 
-/** A replica process: campaigns, and while it believes it leads, writes the fenced resource. */
+/** A replica process (replica.ts by default): campaigns, and while it believes it leads, writes the fenced resource. */
 export class Replica {
   readonly id: string;
   readonly proc: ChildProcess;
@@ -85,9 +86,9 @@ export class Replica {
   #listeners = new Set<(m: Received) => void>();
   #stderr = '';
 
-  constructor(config: ReplicaConfig) {
+  constructor(config: ReplicaConfig, script: URL = REPLICA_SCRIPT) {
     this.id = config.id;
-    this.proc = fork(REPLICA_SCRIPT, [JSON.stringify(config)], {
+    this.proc = fork(script, [JSON.stringify(config)], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     this.proc.stderr?.on('data', (chunk: Buffer) => {

@@ -5,11 +5,10 @@
  * session is lost it starts a new one and campaigns again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Etcd, Op, type Session } from '@etcdkit/client';
+import { Etcd, type Session } from '@etcdkit/client';
 import { Election } from '@etcdkit/election';
+import { WRITE_EVERY_MS, writeResource } from './fenced-write.js';
 import type { ReplicaConfig, ReplicaMessage } from './helpers.js';
-
-const WRITE_EVERY_MS = 25;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ReplicaConfig;
 const send = (message: ReplicaMessage) => process.send?.(message);
@@ -31,16 +30,7 @@ async function lead(election: Election, session: Session): Promise<void> {
   const token = leadership.token.toString();
   send({ type: 'elected', token });
   for (let seq = 0; leadership.leading; seq++) {
-    try {
-      const r = await client
-        .txn()
-        .if(leadership.guard())
-        .success(Op.put(config.resource, { token, id: config.id, seq }))
-        .commit({ timeout: 1_000 });
-      send(r.succeeded ? { type: 'wrote', token, seq } : { type: 'fenced', token });
-    } catch (err) {
-      send({ type: 'error', message: `write: ${(err as Error).message}` });
-    }
+    await writeResource(client, config, leadership, seq, send);
     await sleep(WRITE_EVERY_MS);
   }
   const reason = leadership.signal.reason as Error;

@@ -49,4 +49,6 @@ test('leader election: another replica takes over after the leader is killed', a
   );
   assert.equal(code, 0, output);
   assert.match(output, /leaders seen by the observer, in order: replica-\w → replica-\w/);
+  // SIGTERM ended the leader's run(): its work stopped, then it resigned.
+  assert.match(output, /replica-\w stepped down \(shutting down on SIGTERM\)/);
 });

@@ -1,13 +1,14 @@
 /**
- * Leader election: three replicas campaign; the leader does the work (ticks).
- * The leader process is killed; once its lease expires, another replica is
- * elected and carries on from the last tick. An observer prints every change
- * of leader as it happens.
+ * Leader election: three replicas each live in `election.run()`; the leader
+ * does the work (ticks). The leader process is killed; once its lease
+ * expires, another replica's run() is elected and carries on from the last
+ * tick. An observer prints every change of leader as it happens.
  *
  *   ETCD_ENDPOINTS=http://127.0.0.1:2379 node dist/main.js
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@etcdkit/client';
@@ -25,7 +26,10 @@ const leaders: string[] = [];
 const observing = (async () => {
   try {
     for await (const leader of new Election(etcd, 'leader').observe({ signal: observer.signal })) {
-      if (!leader) continue;
+      if (!leader) {
+        log('observer: no leader');
+        continue;
+      }
       if (leaders.at(-1) !== leader.value) {
         leaders.push(leader.value);
         log(`observer: the leader is now ${leader.value} (token ${leader.token})`);
@@ -54,7 +58,13 @@ const done = new Promise<void>((resolve) => {
     });
     replicas.set(name, child);
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as { event: string; tick?: number; token?: string };
+      const event = JSON.parse(line) as {
+        event: string;
+        tick?: number;
+        token?: string;
+        reason?: string;
+      };
+      if (event.event === 'stepped-down') log(`${name} stepped down (${event.reason})`);
       if (event.event === 'elected') {
         elected++;
         if (elected === 1) firstLeader = name;
@@ -68,7 +78,7 @@ const done = new Promise<void>((resolve) => {
           killedAt = Date.now();
           child.kill('SIGKILL');
         }
-        if (elected === 2 && event.tick >= 20) resolve();
+        if (elected >= 2 && event.tick >= 20) resolve();
       }
     });
   }
@@ -85,7 +95,15 @@ const timedOut = new Promise<void>((resolve) => {
 await Promise.race([done, timedOut]);
 clearTimeout(timer);
 
-for (const child of replicas.values()) child.kill('SIGTERM');
+// SIGTERM ends each replica's run(): the leader stops its work, then resigns.
+await Promise.all(
+  [...replicas.values()].map(async (child) => {
+    if (child.exitCode !== null || child.signalCode !== null) return; // the killed one
+    const closed = once(child, 'close'); // exited, and all it printed was read
+    child.kill('SIGTERM');
+    await closed;
+  }),
+);
 observer.abort();
 await observing;
 const ticks = (await etcd.get('ticks'))?.value;

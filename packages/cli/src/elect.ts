@@ -1,6 +1,6 @@
 /**
  * `etcdkit elect NAME [VALUE] [-- COMMAND]`: leads (or runs COMMAND while
- * leading) until Ctrl-C; `--listen` prints each leader instead.
+ * leading) until Ctrl-C; `--listen` prints each leader (or that there is none) instead.
  */
 import { type Etcd, leaseHex } from '@etcdkit/client';
 import { Election, type Leadership, NotLeaderError } from '@etcdkit/election';
@@ -85,20 +85,25 @@ function resign(leadership: Leadership): Promise<boolean> {
   );
 }
 
-/** Prints each leader as it changes, until Ctrl-C. */
+/** What `--listen` prints when the election has no leader (`--json`: the same fields, null). */
+const NO_LEADER = '(no leader)';
+
+/** Prints each leader as it changes, and a line when there is none, until Ctrl-C. */
 async function listen(etcd: Etcd<string>, name: string, p: Parsed, io: Io): Promise<number> {
   try {
     for await (const leader of new Election(etcd, name).observe({ signal: io.signal })) {
+      if (!p.values.json) {
+        io.out(leader ? leader.value : NO_LEADER);
+        continue;
+      }
       io.out(
-        p.values.json
-          ? JSON.stringify({
-              key: leader.key,
-              value: leader.value,
-              token: String(leader.token),
-              lease: leaseHex(leader.lease),
-              modRevision: String(leader.modRevision),
-            })
-          : leader.value,
+        JSON.stringify({
+          key: leader?.key ?? null,
+          value: leader?.value ?? null,
+          token: leader ? String(leader.token) : null,
+          lease: leader ? leaseHex(leader.lease) : null,
+          modRevision: leader ? String(leader.modRevision) : null,
+        }),
       );
     }
   } catch (err) {

@@ -32,16 +32,20 @@ import {
   untilAborted,
   waitForTurn,
 } from '@etcdkit/client';
-import { AlreadyCampaigningError, NotLeaderError } from './errors.js';
+import { claim } from './campaigning.js';
+import { checkOptions } from './check-options.js';
+import { NotLeaderError } from './errors.js';
 import {
+  type Candidate,
   type ElectionValue,
   type LeaderInfo,
   sameBytes,
-  toLeaderInfo,
+  toCandidate,
   valueBytes,
 } from './leader-info.js';
 import { Leadership } from './leadership.js';
 import { observeLeader } from './observe.js';
+import { type LeaderWork, type RunOptions, runElection, type Term } from './run.js';
 
 export interface ElectionOptions {
   /**
@@ -74,9 +78,6 @@ const CAMPAIGN_OPTIONS = new Set(['signal', 'timeout']);
 const RESUME_OPTIONS = new Set(['signal', 'timeout', 'token']);
 const LEADER_OPTIONS = new Set(['signal', 'timeout']);
 const OBSERVE_OPTIONS = new Set(['signal']);
-
-/** Keys each session campaigns with right now, across every Election of the process. */
-const campaigning = new WeakMap<Session, Set<string>>();
 
 export class Election {
   /** The election's name, as given; keys live under `<name>/`. */
@@ -124,6 +125,19 @@ export class Election {
    */
   async campaign(value: ElectionValue, options: CampaignOptions = {}): Promise<Leadership> {
     checkOptions('campaign', options, CAMPAIGN_OPTIONS);
+    return (await this.#enter(value, options, undefined)).leadership;
+  }
+
+  /**
+   * A campaign; for `run`, its leadership also ends (keeping its key until
+   * resigned) when `forRun.stop` aborts, and a campaign that fails settles
+   * only once its key is withdrawn.
+   */
+  async #enter(
+    value: ElectionValue,
+    options: CampaignOptions,
+    forRun: { stop: AbortSignal } | undefined,
+  ): Promise<Term> {
     const bytes = valueBytes(value);
     const { timeout } = options;
     if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0))
@@ -138,15 +152,19 @@ export class Election {
       const release = claim(session, key, this.name);
       // A key being withdrawn stays claimed until it is gone, so no new campaign
       // of this session reuses the key meanwhile and sees it deleted.
-      let deferred = false;
+      let withdrawing: Promise<void> | undefined;
       const releaseAfter = (withdrawal: Promise<void>) => {
-        deferred = true;
-        void withdrawal.finally(release);
+        withdrawing = withdrawal.finally(release);
       };
       try {
-        return await this.#campaign(session, key, bytes, signal, release, releaseAfter);
+        const leadership = await this.#campaign(session, key, bytes, signal, forRun?.stop, {
+          release,
+          releaseAfter,
+        });
+        return { leadership, session };
       } catch (err) {
-        if (!deferred) release();
+        if (!withdrawing) release();
+        else if (forRun) await withdrawing;
         throw err;
       }
     } finally {
@@ -159,9 +177,10 @@ export class Election {
     key: string,
     bytes: Uint8Array,
     signal: AbortSignal | undefined,
-    release: () => void,
-    releaseAfter: (withdrawal: Promise<void>) => void,
+    stop: AbortSignal | undefined,
+    claimed: { release: () => void; releaseAfter: (withdrawal: Promise<void>) => void },
   ): Promise<Leadership> {
+    const { release, releaseAfter } = claimed;
     // Waiting also ends when the lease is lost: a key without a lease leads nothing.
     const wait = signal ? AbortSignal.any([signal, session.signal]) : session.signal;
     let token: bigint;
@@ -193,6 +212,7 @@ export class Election {
       token,
       prefix: this.prefix,
       onEnd: release,
+      stop,
     });
   }
 
@@ -278,18 +298,44 @@ export class Election {
     checkOptions('leader', options, LEADER_OPTIONS);
     const r = await this.#client.readdir(this.prefix, { ...OLDEST_FIRST, ...options });
     const kv = r.kvs[0];
-    return kv ? toLeaderInfo(kv) : undefined;
+    return kv ? toCandidate(kv) : undefined;
+  }
+
+  /** Every candidate in line at one revision, oldest first: the leader (if any) is the first. */
+  async candidates(options: CallOptions = {}): Promise<Candidate[]> {
+    checkOptions('candidates', options, LEADER_OPTIONS);
+    const r = await this.#client.readdir(this.prefix, { ...IN_LINE, ...options });
+    return r.kvs.map(toCandidate);
   }
 
   /**
-   * The leader now (if any), then every change of leader or of its value, in
-   * order and once each, across reconnects. A time without leader yields
-   * nothing; the next leader is yielded when it comes. Leave the loop or
-   * abort `signal` to stop.
+   * The leader now, then every change of leader or of its value, in order and
+   * once each, across reconnects; `undefined` (now, or when it happens) for an
+   * election left without any candidate. Leave the loop or abort `signal` to stop.
    */
-  async *observe(options: ObserveOptions = {}): AsyncGenerator<LeaderInfo, void, undefined> {
+  async *observe(
+    options: ObserveOptions = {},
+  ): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
     checkOptions('observe', options, OBSERVE_OPTIONS);
     yield* observeLeader(this.#client, this.prefix, options.signal);
+  }
+
+  /**
+   * Campaigns, runs `work` while this replica leads, hands over when it ends,
+   * and campaigns again, until `options.signal` aborts: see `RunOptions` and
+   * the README's "Run loop".
+   */
+  run(value: ElectionValue, work: LeaderWork, options: RunOptions = {}): Promise<void> {
+    return runElection(
+      {
+        fixedSession: this.#session,
+        campaign: (stop) => this.#enter(value, { signal: stop }, { stop }),
+        observe: (signal) => observeLeader(this.#client, this.prefix, signal),
+      },
+      value,
+      work,
+      options,
+    );
   }
 
   async #sessionFor(signal: AbortSignal | undefined): Promise<Session> {
@@ -302,38 +348,5 @@ export class Election {
 
 const WITHDRAW_TIMEOUT_MS = 3_000;
 
-const OLDEST_FIRST = { sortTarget: 'createRevision', sortOrder: 'ascend', limit: 1 } as const;
-
-/** Registers a campaign of `session` on `key`; returns its release, to call once. */
-function claim(session: Session, key: string, name: string): () => void {
-  let keys = campaigning.get(session);
-  if (!keys) {
-    keys = new Set();
-    campaigning.set(session, keys);
-  }
-  if (keys.has(key)) {
-    throw new AlreadyCampaigningError(
-      `lease ${leaseHex(session.lease)} already campaigns in ${name}: resign first, or use another session`,
-    );
-  }
-  keys.add(key);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    keys.delete(key);
-  };
-}
-
-/** Rejects option names the method does not know, so a typo never goes unnoticed. */
-function checkOptions(method: string, options: object, allowed: ReadonlySet<string>): void {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidArgumentError(`${method}: options must be an object`);
-  for (const name of Object.keys(options)) {
-    if (!allowed.has(name)) {
-      throw new InvalidArgumentError(
-        `${method}: unknown option "${name}" (known: ${[...allowed].join(', ')})`,
-      );
-    }
-  }
-}
+const IN_LINE = { sortTarget: 'createRevision', sortOrder: 'ascend' } as const;
+const OLDEST_FIRST = { ...IN_LINE, limit: 1 } as const;

@@ -6,5 +6,11 @@ export {
   type ResumeOptions,
 } from './election.js';
 export { AlreadyCampaigningError, NotLeaderError } from './errors.js';
-export type { ElectionValue, LeaderInfo } from './leader-info.js';
+export type { Candidate, ElectionValue, LeaderInfo } from './leader-info.js';
 export { Leadership, type LeadershipEvents } from './leadership.js';
+export {
+  DEFAULT_MAX_RETRY_DELAY_MS,
+  DEFAULT_RETRY_DELAY_MS,
+  type LeaderWork,
+  type RunOptions,
+} from './run.js';

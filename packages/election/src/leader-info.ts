@@ -9,26 +9,29 @@ import { InvalidArgumentError, type KeyValue } from '@etcdkit/client';
 /** A proposal: text (stored as UTF-8) or bytes (stored as they are). */
 export type ElectionValue = string | Uint8Array;
 
-/** The leader of an election at one revision. */
-export interface LeaderInfo {
-  /** The leader's key, `<name>/<lease ID in hex>` (without the client's keyPrefix). */
+/** A candidate of an election at one revision: the oldest one leads. */
+export interface Candidate {
+  /** The candidate's key, `<name>/<lease ID in hex>` (without the client's keyPrefix). */
   readonly key: string;
   /** The proclaimed value as UTF-8 text (invalid sequences become U+FFFD). */
   readonly value: string;
   /** The proclaimed value's exact bytes. */
   readonly valueBytes: Uint8Array;
-  /** The key's create revision: the fencing token of this leadership. */
+  /** The key's create revision: its place in line, and its fencing token once it leads. */
   readonly token: bigint;
   /** The revision of the last proclaim (or of the campaign that created the key). */
   readonly modRevision: bigint;
-  /** The leader's lease ID. */
+  /** The candidate's lease ID. */
   readonly lease: bigint;
 }
 
+/** The leader of an election at one revision: its first candidate. */
+export type LeaderInfo = Candidate;
+
 const decoder = new TextDecoder();
 
-/** A stored pair as a `LeaderInfo`. */
-export function toLeaderInfo(kv: KeyValue<unknown>): LeaderInfo {
+/** A stored pair as a `Candidate`. */
+export function toCandidate(kv: KeyValue<unknown>): Candidate {
   return {
     key: kv.key,
     value: decoder.decode(kv.valueBytes),

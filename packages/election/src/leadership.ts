@@ -46,6 +46,12 @@ export interface LeadershipInit {
   prefix: string;
   /** Called once when leading ends, however it ends. */
   onEnd: () => void;
+  /**
+   * Ends leading when it aborts, as a resign does, but leaves the key to
+   * `resign()`: the work is told to stop, and the next leader may start only
+   * once it has. (Used by `Election.run`.)
+   */
+  stop?: AbortSignal | undefined;
 }
 
 export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncDisposable {
@@ -62,6 +68,8 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
   readonly #abort = new AbortController();
   readonly #stopWatch = new AbortController();
   readonly #onEnd: () => void;
+  readonly #stop: AbortSignal | undefined;
+  readonly #onStop = () => this.#end(this.#stop?.reason as Error, false);
   readonly #onSessionLost = () => {
     const reason = this.#session.signal.reason as Error;
     // Closed by its owner (or with its client): leading ends, but nothing was lost.
@@ -86,17 +94,23 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     this.lease = init.session.lease;
     this.#prefix = init.prefix;
     this.#onEnd = init.onEnd;
+    this.#stop = init.stop;
     if (init.session.signal.aborted) {
       this.#onSessionLost();
       return;
     }
+    if (init.stop?.aborted) {
+      this.#onStop();
+      return;
+    }
     init.session.signal.addEventListener('abort', this.#onSessionLost, { once: true });
+    init.stop?.addEventListener('abort', this.#onStop, { once: true });
     init.session.on('suspended', this.#onSuspended);
     init.session.on('resumed', this.#onResumed);
     void this.#watchKey(init.prefix);
   }
 
-  /** Aborts when leading ends: session lost, key deleted, or resigned. */
+  /** Aborts when leading ends: session lost, key deleted, resigned, or (under `Election.run`) its signal aborted. */
   get signal(): AbortSignal {
     return this.#abort.signal;
   }
@@ -210,12 +224,16 @@ export class Leadership extends EventEmitter<LeadershipEvents> implements AsyncD
     this.emit('lost', error);
   }
 
-  #end(reason: Error): void {
-    this.#abort.abort(reason);
-    this.#stopWatch.abort(reason);
-    this.#session.signal.removeEventListener('abort', this.#onSessionLost);
-    this.#session.off('suspended', this.#onSuspended);
-    this.#session.off('resumed', this.#onResumed);
-    this.#onEnd();
+  /** Ends leading; `keyGone` false keeps the key claimed until a resign deletes it. */
+  #end(reason: Error, keyGone = true): void {
+    if (this.leading) {
+      this.#abort.abort(reason);
+      this.#stopWatch.abort(reason);
+      this.#session.signal.removeEventListener('abort', this.#onSessionLost);
+      this.#session.off('suspended', this.#onSuspended);
+      this.#session.off('resumed', this.#onResumed);
+      this.#stop?.removeEventListener('abort', this.#onStop);
+    }
+    if (keyGone) this.#onEnd();
   }
 }
