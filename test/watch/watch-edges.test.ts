@@ -67,7 +67,8 @@ describe('a watch that cannot be created settles', () => {
 describe('the seed timeout option', () => {
   test('a watch with a timeout ends by itself: iteration finishes, endReason expired, expired emitted', async () => {
     await using client = new Etcd({ endpoints: etcd.endpoint, keyPrefix: uniquePrefix('expire') });
-    const watcher = await client.watchdir('d/', { timeout: 400 });
+    // Long enough for creation and one event on a busy machine; the test waits it out.
+    const watcher = await client.watchdir('d/', { timeout: 3000 });
     let expired = 0;
     watcher.on('expired', () => expired++);
     const recorder = new Recorder(watcher);
