@@ -9,6 +9,7 @@
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EtcdError } from '@etcdkit/client';
+import { BARRIER_USAGE, barrier } from './barrier.js';
 import type { Io, Parsed } from './command.js';
 import * as commands from './commands.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config.js';
@@ -82,6 +83,13 @@ const COMMANDS: Record<string, Command> = {
       'services ls [SERVICE] [--json] | services watch SERVICE [--json]  [--registry-prefix P]',
     about: 'list registered services or instances, or watch a service',
     flags: { 'registry-prefix': { type: 'string' }, ...json },
+  },
+  barrier: {
+    run: barrier,
+    usage: BARRIER_USAGE,
+    about:
+      'hold, release or wait for the barrier KEY; or enter the double barrier KEY, wait for N participants, run COMMAND (or wait for Ctrl-C) and leave when all have left',
+    flags: { count: { type: 'string' }, ...hold },
   },
   lease: {
     run: commands.lease,
