@@ -45,7 +45,7 @@ export async function barrier(etcd: Etcd<string>, p: Parsed, io: Io): Promise<nu
     }
     case 'wait':
       await new Barrier(etcd, key).wait({ signal });
-      status(p, io, `${key} is not held`, { event: 'passed', key });
+      status(p, io, `passed ${key}: it is not held`, { event: 'passed', key });
       return 0;
     case 'enter':
       return enter(etcd, key, p, io);
