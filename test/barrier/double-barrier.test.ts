@@ -141,6 +141,7 @@ test('one participant too many is refused and its key withdrawn', async () => {
   assert.ok(err instanceof TooManyParticipantsError, String(err));
   assert.deepEqual([err.found, err.count], [3, 2]);
   assert.equal(third.entered, false);
+  assert.equal(third.participantKey, undefined);
   await expectWaiters(client, key, 2);
   await Promise.all(pair.map((b) => b.leave()));
   assert.deepEqual(await waiters(client, key), []);

@@ -8,8 +8,15 @@
  * `wait()` watches the key from now, then reads it, and returns once it is
  * absent. So Go and etcdkit processes hold, release and wait on one barrier.
  */
-import { Compare, type Etcd, Op, type Session, SessionExpiredError } from '@etcdkit/client';
-import { checkClient, checkKey, checkOptions } from './checks.js';
+import {
+  Compare,
+  checkOptions,
+  type Etcd,
+  Op,
+  type Session,
+  SessionExpiredError,
+} from '@etcdkit/client';
+import { checkClient, checkKey, SIGNAL_ONLY } from './checks.js';
 import { BarrierHeldError } from './errors.js';
 import { viewKeys } from './key-view.js';
 
@@ -46,7 +53,7 @@ export class Barrier {
    * created the key: a second hold then reports it held.
    */
   async hold(options: HoldOptions = {}): Promise<void> {
-    checkOptions('hold', options, ['signal', 'session']);
+    checkOptions('hold', options, new Set(['signal', 'session']));
     const { signal, session } = options;
     if (session && !session.alive) {
       throw new SessionExpiredError('the session is closed or its lease was lost');
@@ -69,14 +76,14 @@ export class Barrier {
    * was there, false if the barrier was not held (which is no error, as in Go).
    */
   async release(options: WaitOptions = {}): Promise<boolean> {
-    checkOptions('release', options, ['signal']);
+    checkOptions('release', options, SIGNAL_ONLY);
     const r = await this.#etcd.delete(this.key, { signal: options.signal });
     return r.deleted > 0;
   }
 
   /** Whether the barrier key exists now. */
   async held(options: WaitOptions = {}): Promise<boolean> {
-    checkOptions('held', options, ['signal']);
+    checkOptions('held', options, SIGNAL_ONLY);
     return (await this.#etcd.get(this.key, { signal: options.signal })) !== undefined;
   }
 
@@ -85,7 +92,7 @@ export class Barrier {
    * else when it is released (or its lease ends).
    */
   async wait(options: WaitOptions = {}): Promise<void> {
-    checkOptions('wait', options, ['signal']);
+    checkOptions('wait', options, SIGNAL_ONLY);
     // Returning from the loop ends the view, and with it the watch.
     for await (const { kvs } of viewKeys(this.#etcd, this.key, false, options.signal)) {
       if (kvs.size === 0) return;

@@ -1,19 +1,5 @@
-/** Checks of what callers pass: clients, keys and options objects. */
+/** Checks of what callers pass: clients and keys. */
 import { type Etcd, InvalidArgumentError, isClient } from '@etcdkit/client';
-
-/** Checks an options object against the names a method knows. */
-export function checkOptions(method: string, options: object, known: readonly string[]): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError(`${method}: options must be an object`);
-  }
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) {
-      throw new InvalidArgumentError(
-        `${method}: unknown option "${name}" (known: ${known.join(', ')})`,
-      );
-    }
-  }
-}
 
 /** Checks a barrier key: a non-empty string that does not end with "/". */
 export function checkKey(kind: string, key: unknown): string {
@@ -31,3 +17,6 @@ export function checkClient(kind: string, etcd: unknown): Etcd<unknown> {
   if (isClient(etcd)) return etcd as Etcd<unknown>;
   throw new InvalidArgumentError(`new ${kind}(etcd, ...): etcd must be an Etcd client`);
 }
+
+/** The options of calls that take nothing but a signal. */
+export const SIGNAL_ONLY: ReadonlySet<string> = new Set(['signal']);

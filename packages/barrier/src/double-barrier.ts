@@ -15,6 +15,7 @@
  */
 import {
   Compare,
+  checkOptions,
   type Etcd,
   InvalidArgumentError,
   type KeyValue,
@@ -25,7 +26,7 @@ import {
   untilAborted,
 } from '@etcdkit/client';
 import type { WaitOptions } from './barrier.js';
-import { checkClient, checkKey, checkOptions } from './checks.js';
+import { checkClient, checkKey, SIGNAL_ONLY } from './checks.js';
 import { BarrierStateError, TooManyParticipantsError } from './errors.js';
 import { viewKeys } from './key-view.js';
 
@@ -69,7 +70,7 @@ export class DoubleBarrier {
       );
     }
     this.count = count;
-    checkOptions('new DoubleBarrier', options, ['session']);
+    checkOptions('new DoubleBarrier', options, new Set(['session']));
     this.#session = options.session;
     this.#waiters = `${key}/waiters/`;
     this.#ready = `${key}/ready`;
@@ -94,7 +95,7 @@ export class DoubleBarrier {
    * with it: they keep waiting until enough participants have entered.
    */
   async enter(options: WaitOptions = {}): Promise<void> {
-    checkOptions('enter', options, ['signal']);
+    checkOptions('enter', options, SIGNAL_ONLY);
     if (this.#state !== 'out') {
       throw new BarrierStateError(`enter: the double barrier ${this.key} is entered already`);
     }
@@ -111,11 +112,7 @@ export class DoubleBarrier {
       entry = joined.entry;
       this.#entry = entry;
       if (joined.count > this.count) {
-        throw new TooManyParticipantsError(
-          `${joined.count} participants entered the double barrier ${this.key}, made for ${this.count}`,
-          joined.count,
-          this.count,
-        );
+        throw new TooManyParticipantsError(this.key, joined.count, this.count);
       }
       if (joined.count === this.count) {
         await this.#etcd.txn().success(Op.putRaw(this.#ready, '')).commit({ signal: bounded });
@@ -124,7 +121,8 @@ export class DoubleBarrier {
       }
       this.#state = 'in';
     } catch (err) {
-      if (entry) this.#withdraw(entry);
+      if (entry) void this.#withdraw(entry);
+      this.#entry = undefined;
       this.#state = 'out';
       throw reasonFor(err, signal, entry?.session);
     }
@@ -137,7 +135,7 @@ export class DoubleBarrier {
    * holds up no one, and it is out.
    */
   async leave(options: WaitOptions = {}): Promise<void> {
-    checkOptions('leave', options, ['signal']);
+    checkOptions('leave', options, SIGNAL_ONLY);
     const entry = this.#entry;
     if (this.#state !== 'in' || !entry) {
       throw new BarrierStateError(`leave: the double barrier ${this.key} is not entered`);
@@ -148,7 +146,7 @@ export class DoubleBarrier {
     try {
       await this.#awaitAllLeft(entry, bounded);
     } catch (err) {
-      this.#withdraw(entry);
+      void this.#withdraw(entry);
       throw reasonFor(err, signal, entry.session);
     } finally {
       this.#entry = undefined;

@@ -20,14 +20,14 @@ export class BarrierHeldError extends EtcdError {
 export class TooManyParticipantsError extends EtcdError {
   override readonly name = 'TooManyParticipantsError' as const;
   override readonly code = 'ETCDKIT_TOO_MANY_PARTICIPANTS' as const;
-  /** How many participant keys there were, this one's included. */
-  readonly found: number;
-  readonly count: number;
 
-  constructor(message: string, found: number, count: number) {
-    super(message);
-    this.found = found;
-    this.count = count;
+  /** `found`: how many participant keys there were, this one's included. */
+  constructor(
+    key: string,
+    readonly found: number,
+    readonly count: number,
+  ) {
+    super(`${found} participants entered the double barrier ${key}, made for ${count}`);
   }
 }
 
