@@ -29,6 +29,7 @@ import type { WaitOptions } from './barrier.js';
 import { checkClient, checkKey, SIGNAL_ONLY } from './checks.js';
 import { BarrierStateError, TooManyParticipantsError } from './errors.js';
 import { viewKeys } from './key-view.js';
+import { settle } from './settle.js';
 
 export interface DoubleBarrierOptions {
   /**
@@ -115,7 +116,8 @@ export class DoubleBarrier {
         throw new TooManyParticipantsError(this.key, joined.count, this.count);
       }
       if (joined.count === this.count) {
-        await this.#etcd.txn().success(Op.putRaw(this.#ready, '')).commit({ signal: bounded });
+        const put = this.#etcd.txn().success(Op.putRaw(this.#ready, ''));
+        await settle(() => put.commit({ signal: bounded }), bounded);
       } else {
         await this.#awaitReady(entry.createRevision, bounded);
       }
@@ -163,22 +165,45 @@ export class DoubleBarrier {
     await this.#withdraw(entry);
   }
 
-  /** Creates a new participant key and counts the keys there, in one txn. */
+  /**
+   * Creates a new participant key and counts the keys there, in one txn.
+   * An attempt whose answer was lost is sent again for the same key: if the
+   * key is then found on this session's lease, the lost attempt created it,
+   * and the count is read as of its creation.
+   */
   async #join(session: Session, signal: AbortSignal): Promise<{ entry: Entry; count: number }> {
     for (;;) {
       const key = `${this.#waiters}${uniqueNumber()}`;
-      const r = await this.#etcd
-        .txn()
-        .if(Compare.createRevision(key, '=', 0n))
-        .success(
-          Op.putRaw(key, '', { lease: session.lease }),
-          Op.readdir(this.#waiters, { countOnly: true }),
-        )
-        .commit({ signal });
-      if (!r.succeeded) continue;
-      const counted = r.results[1];
-      const count = counted?.type === 'range' ? counted.count : 0;
-      return { entry: { key, createRevision: r.revision, session }, count };
+      const r = await settle(
+        () =>
+          this.#etcd
+            .txn()
+            .if(Compare.createRevision(key, '=', 0n))
+            .success(
+              Op.putRaw(key, '', { lease: session.lease }),
+              Op.readdir(this.#waiters, { countOnly: true }),
+            )
+            .failure(Op.get(key))
+            .commit({ signal }),
+        signal,
+      );
+      const [first, second] = r.results;
+      if (r.succeeded) {
+        const count = second?.type === 'range' ? second.count : 0;
+        return { entry: { key, createRevision: r.revision, session }, count };
+      }
+      const found = first?.type === 'range' ? first.kvs[0] : undefined;
+      // Another participant's key of the same name: try another.
+      if (found?.lease !== session.lease) continue;
+      const counted = await this.#etcd.readdir(this.#waiters, {
+        countOnly: true,
+        revision: found.createRevision,
+        signal,
+      });
+      return {
+        entry: { key, createRevision: found.createRevision, session },
+        count: counted.count,
+      };
     }
   }
 
@@ -202,10 +227,8 @@ export class DoubleBarrier {
       awaited = undefined;
       if (kvs.size === 0) return;
       if (kvs.size === 1) {
-        await this.#etcd
-          .txn()
-          .success(Op.delete(this.#ready), Op.delete(entry.key))
-          .commit({ signal });
+        const last = this.#etcd.txn().success(Op.delete(this.#ready), Op.delete(entry.key));
+        await settle(() => last.commit({ signal }), signal);
         return;
       }
       let lowest: KeyValue<unknown> | undefined;
@@ -219,7 +242,8 @@ export class DoubleBarrier {
         continue;
       }
       if (kvs.has(entry.key)) {
-        await this.#etcd.txn().success(Op.delete(entry.key)).commit({ signal });
+        const out = this.#etcd.txn().success(Op.delete(entry.key));
+        await settle(() => out.commit({ signal }), signal);
       }
       awaited = lowest;
     }
