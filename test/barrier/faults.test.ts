@@ -12,8 +12,11 @@ import { type EtcdCluster, eventually, startEtcd, uniquePrefix } from '@etcdkit/
 import { expectWatchers, track } from '../mutex/helpers.js';
 
 const PARTICIPANT = fileURLToPath(new URL('./participant.js', import.meta.url));
-/** The TTL of a participant that gets killed: how long it holds the others up. */
-const SHORT_TTL = 2;
+/**
+ * The TTL of a participant that gets killed: how long it holds the others up.
+ * Short, yet long enough that a loaded machine does not lose it while it lives.
+ */
+const SHORT_TTL = 5;
 
 interface Child {
   child: ChildProcess;
@@ -66,9 +69,11 @@ describe('a participant process killed', () => {
   test('in leave, as the oldest: the others finish once its lease has expired', async () => {
     await using client = new Etcd({ endpoints: etcd.endpoint });
     const key = `${uniquePrefix('double-kill')}leave`;
-    const doomed = participant(etcd.endpoints, key, 3);
-    await eventually(async () => assert.equal((await waiters(client, key)).length, 1));
     const sessions = [await client.session({ ttl: 30 }), await client.session({ ttl: 30 })];
+    const doomed = participant(etcd.endpoints, key, 3);
+    await eventually(async () => assert.equal((await waiters(client, key)).length, 1), {
+      timeout: 20_000,
+    });
     const others = sessions.map((session) => new DoubleBarrier(client, key, 3, { session }));
     await Promise.all(others.map((b) => b.enter()));
     const doomedKey = (await doomed.line('entered ')).slice('entered '.length);
