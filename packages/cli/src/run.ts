@@ -100,7 +100,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const EXIT_HELP = `Exit codes: 0 success; 1 failed (not found, cluster unreachable); 2 bad command line.
-lock and elect with a COMMAND: its own code, or 128+N if signal N ended it;
+lock, elect and barrier enter with a COMMAND: its own code, or 128+N if signal N ended it;
   75 the lock or leadership was lost while it ran (it was stopped: SIGTERM,
   then SIGKILL after --grace, default ${DEFAULT_GRACE_SECONDS} s); 126 / 127 it cannot run / was not
   found; 130 (143, 129) etcdkit was stopped by SIGINT (SIGTERM, SIGHUP).`;
