@@ -61,6 +61,8 @@ export class DoubleBarrier {
   readonly #ready: string;
   #state: 'out' | 'entering' | 'in' | 'leaving' = 'out';
   #entry: Entry | undefined;
+  /** The key `#join` is creating: it may exist even when the join fails. */
+  #joining: Pick<Entry, 'key' | 'session'> | undefined;
 
   constructor(etcd: Etcd<unknown>, key: string, count: number, options: DoubleBarrierOptions = {}) {
     this.#etcd = checkClient('DoubleBarrier', etcd);
@@ -112,6 +114,7 @@ export class DoubleBarrier {
       const joined = await this.#join(session, bounded);
       entry = joined.entry;
       this.#entry = entry;
+      this.#joining = undefined;
       if (joined.count > this.count) {
         throw new TooManyParticipantsError(this.key, joined.count, this.count);
       }
@@ -123,8 +126,10 @@ export class DoubleBarrier {
       }
       this.#state = 'in';
     } catch (err) {
-      if (entry) void this.#withdraw(entry);
+      const created = entry ?? this.#joining;
+      if (created) void this.#withdraw(created);
       this.#entry = undefined;
+      this.#joining = undefined;
       this.#state = 'out';
       throw reasonFor(err, signal, entry?.session);
     }
@@ -174,6 +179,7 @@ export class DoubleBarrier {
   async #join(session: Session, signal: AbortSignal): Promise<{ entry: Entry; count: number }> {
     for (;;) {
       const key = `${this.#waiters}${uniqueNumber()}`;
+      this.#joining = { key, session };
       const r = await settle(
         () =>
           this.#etcd
@@ -250,14 +256,15 @@ export class DoubleBarrier {
   }
 
   /**
-   * Deletes a participant key (if it is still the one created then), tried
-   * until it works while the session lives: a key left on a live lease would
-   * hold the others up. Never rejects.
+   * Deletes a participant key if it is on the session's lease (the names are
+   * unique, so it is this participant's), tried until it works while the
+   * session lives: a key left on a live lease would hold the others up.
+   * Never rejects.
    */
-  #withdraw(entry: Entry): Promise<void> {
+  #withdraw(entry: Pick<Entry, 'key' | 'session'>): Promise<void> {
     const txn = this.#etcd
       .txn()
-      .if(Compare.createRevision(entry.key, '=', entry.createRevision))
+      .if(Compare.lease(entry.key, '=', entry.session.lease))
       .success(Op.delete(entry.key));
     return keepTrying(
       () => txn.commit({ timeout: WITHDRAW_TIMEOUT_MS }).then(() => true),
