@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test etcdkit: pnpm, etcd
-# (Debian's etcd-server and etcd-client packages) and the locked dependencies.
+# (Debian's etcd-server and etcd-client packages), Go with etcd's Go sources
+# (for the interop tests) and the locked dependencies.
 # Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,18 @@ if ! command -v openssl >/dev/null 2>&1; then
   { as_root apt-get update -qq &&
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; } ||
     { say "could not install openssl; install it and run again"; exit 1; }
+fi
+
+# The barrier interop tests build a Go program against etcd's own Go recipes:
+# Debian's Go and etcd 3.4 Go sources (about 140 packages and 760 MB; some two
+# minutes to download and unpack). ETCDKIT_GOPATH points elsewhere if wanted.
+gopath=${ETCDKIT_GOPATH:-/usr/share/gocode}
+if ! command -v go >/dev/null 2>&1 || [ ! -d "$gopath/src/go.etcd.io/etcd/contrib/recipes" ]; then
+  say "go or etcd's Go sources not found: installing Debian's golang-go and golang-etcd-server-dev"
+  { as_root apt-get update -qq &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      golang-go golang-etcd-server-dev >/dev/null; } ||
+    { say "could not install them; install Go and etcd 3.4's Go sources (or set ETCDKIT_GOPATH) and run again"; exit 1; }
 fi
 
 say "etcd: $("${ETCD_BIN:-etcd}" --version | head -n 1)"

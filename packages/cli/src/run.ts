@@ -4,11 +4,13 @@
  * 2 for a mistake in the command line; `lock` and `elect` pass a child
  * command's own code through, or one of those listed in exit.ts.
  *
- * `lock`, `elect`, `services` and `group` are imported when they run, so that
- * the other commands do not load the mutex, election, registry and group libraries.
+ * `lock`, `elect`, `services` and `group` are imported when they run, and
+ * `barrier` imports its library when it runs, so that the other commands do not
+ * load the mutex, election, registry, group and barrier libraries.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EtcdError } from '@etcdkit/client';
+import { BARRIER_USAGE, barrier } from './barrier.js';
 import type { Io, Parsed } from './command.js';
 import * as commands from './commands.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect, UsageError } from './config.js';
@@ -91,6 +93,13 @@ const COMMANDS: Record<string, Command> = {
       'be member ID of GROUP until Ctrl-C (or while COMMAND runs; exit 75 if membership is lost); list or watch its members; print the member that owns KEY',
     flags: { capability: { type: 'string', multiple: true }, ...hold },
   },
+  barrier: {
+    run: barrier,
+    usage: BARRIER_USAGE,
+    about:
+      'hold, release or wait for the barrier KEY; or enter the double barrier KEY, wait for N participants, run COMMAND (or wait for Ctrl-C) and leave when all have left',
+    flags: { count: { type: 'string' }, ...hold },
+  },
   lease: {
     run: commands.lease,
     usage: 'lease ls [--json] | lease ttl ID [--keys] [--json]',
@@ -100,10 +109,10 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const EXIT_HELP = `Exit codes: 0 success; 1 failed (not found, cluster unreachable); 2 bad command line.
-lock, elect and group join with a COMMAND: its own code, or 128+N if signal N
-  ended it; 75 the lock, leadership or membership was lost while it ran (it was stopped: SIGTERM,
-  then SIGKILL after --grace, default ${DEFAULT_GRACE_SECONDS} s); 126 / 127 it cannot run / was not
-  found; 130 (143, 129) etcdkit was stopped by SIGINT (SIGTERM, SIGHUP).`;
+lock, elect, group join and barrier enter with a COMMAND: its own code, or 128+N if signal N
+  ended it; 75 the lock, leadership, membership or place in the barrier was lost while it ran
+  (it was stopped: SIGTERM, then SIGKILL after --grace, default ${DEFAULT_GRACE_SECONDS} s);
+  126 / 127 it cannot run / was not found; 130 (143, 129) etcdkit was stopped by SIGINT (SIGTERM, SIGHUP).`;
 
 export function usage(): string {
   const lines = Object.values(COMMANDS).map((c) => `  etcdkit ${c.usage}\n      ${c.about}`);

@@ -91,7 +91,7 @@ export {
   type SortTarget,
   type TxnResult,
 } from './ops.js';
-export type { LeaseId } from './options.js';
+export { checkOptions, type LeaseId } from './options.js';
 export {
   joinQueue,
   type QueueEntry,
