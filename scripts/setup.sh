@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test etcdkit: pnpm, etcd
-# (Debian's etcd-server and etcd-client packages), Go with etcd's Go sources
-# (for the interop tests) and the locked dependencies.
+# (Debian's etcd-server and etcd-client packages), with --with-go Go and etcd's
+# Go sources (for the interop tests), and the locked dependencies.
 # Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +40,11 @@ fi
 
 # The barrier interop tests build a Go program against etcd's own Go recipes:
 # Debian's Go and etcd 3.4 Go sources (about 140 packages and 760 MB; some two
-# minutes to download and unpack). ETCDKIT_GOPATH points elsewhere if wanted.
+# minutes to download and unpack), installed only for the tests (--with-go).
+# ETCDKIT_GOPATH points elsewhere if wanted.
 gopath=${ETCDKIT_GOPATH:-/usr/share/gocode}
-if ! command -v go >/dev/null 2>&1 || [ ! -d "$gopath/src/go.etcd.io/etcd/contrib/recipes" ]; then
+if [ "${1:-}" = --with-go ] &&
+   { ! command -v go >/dev/null 2>&1 || [ ! -d "$gopath/src/go.etcd.io/etcd/contrib/recipes" ]; }; then
   say "go or etcd's Go sources not found: installing Debian's golang-go and golang-etcd-server-dev"
   { as_root apt-get update -qq &&
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
