@@ -118,6 +118,28 @@ describe('fault proxy', () => {
     conn.socket.destroy();
   });
 
+  test('a stream stays in order while delays change and end under a busy event loop', async () => {
+    await using proxy = await startProxy(echo.url);
+    const conn = await open(proxy);
+    let sent = '';
+    for (let i = 0; i < 60; i++) {
+      if (i % 3 === 0) await proxy.delay(5 + (i % 7) * 10);
+      else if (i % 3 === 2) await proxy.pass();
+      const part = `<${i}>`;
+      conn.socket.write(part);
+      sent += part;
+      // Keep the loop busy now and then, so timers set in one turn fire in a later one.
+      const until = performance.now() + (i % 4) * 4;
+      while (performance.now() < until);
+      await sleep(i % 5);
+    }
+    await proxy.pass();
+    await eventually(() => assert.equal(conn.data().length, sent.length), { timeout: 20_000 });
+    assert.equal(echo.received().slice(-sent.length), sent, 'the member got every byte in order');
+    assert.equal(conn.data(), sent, 'the client got every byte back in order');
+    conn.socket.destroy();
+  });
+
   test('blackhole accepts and swallows both ways; connections that lost bytes close when it ends', async () => {
     await using proxy = await startProxy(echo.url);
     const live = await open(proxy);

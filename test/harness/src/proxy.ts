@@ -79,10 +79,22 @@ interface Link {
   lost: boolean;
   /** Path of the last request line seen on this connection. */
   path: string;
-  /** When the last delayed chunk of each direction is due, so chunks stay in order. */
-  due: { up: number; down: number };
+  /**
+   * Chunks held back in each direction, oldest first, each with the time it is
+   * due. One timer per direction writes them in this order: separate timers of
+   * different lengths may fire out of order on a busy event loop, which would
+   * reorder the stream.
+   */
+  held: { up: Held[]; down: Held[] };
+  /** The timer that writes the held chunks of each direction, if one is set. */
+  drain: { up: NodeJS.Timeout | undefined; down: NodeJS.Timeout | undefined };
   /** Chunks the member has sent back on this connection so far. */
   answered: number;
+}
+
+interface Held {
+  chunk: Buffer;
+  due: number;
 }
 
 const REQUEST_LINE = /(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP\/1\.[01]\r\n/g;
@@ -120,25 +132,43 @@ export async function startProxy(target: string): Promise<FaultProxy> {
     link.upstream?.destroy();
   };
 
-  /** Writes `chunk` to `to`, after `wait` ms and after every chunk still due in that direction. */
+  /** Writes `chunk` to `to`, after `wait` ms and after every chunk still held in that direction. */
   const forward = (link: Link, direction: 'up' | 'down', chunk: Buffer, wait: number) => {
     const to = direction === 'up' ? link.upstream : link.client;
     if (!to) {
       link.lost = true;
       return;
     }
+    const held = link.held[direction];
     const now = performance.now();
-    const due = Math.max(now + wait, link.due[direction]);
-    if (due <= now) {
+    if (held.length === 0 && wait <= 0) {
       to.write(chunk);
       return;
     }
-    link.due[direction] = due;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      if (!to.destroyed) to.write(chunk);
-    }, due - now);
+    held.push({ chunk, due: Math.max(now + wait, held.at(-1)?.due ?? 0) });
+    if (link.drain[direction] === undefined) drainLater(link, direction, to);
+  };
+
+  /** Sets the one timer of a direction for its oldest held chunk; it writes every chunk due by then, in order. */
+  const drainLater = (link: Link, direction: 'up' | 'down', to: Socket) => {
+    const held = link.held[direction];
+    const first = held[0];
+    if (!first) return;
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        link.drain[direction] = undefined;
+        const now = performance.now();
+        while (held.length > 0 && held[0]!.due <= now) {
+          const next = held.shift()!;
+          if (!to.destroyed) to.write(next.chunk);
+        }
+        drainLater(link, direction, to);
+      },
+      Math.max(0, first.due - performance.now()),
+    );
     timers.add(timer);
+    link.drain[direction] = timer;
   };
 
   const fromClient = (link: Link, chunk: Buffer) => {
@@ -178,7 +208,8 @@ export async function startProxy(target: string): Promise<FaultProxy> {
       upstream: undefined,
       lost: false,
       path: '',
-      due: { up: 0, down: 0 },
+      held: { up: [], down: [] },
+      drain: { up: undefined, down: undefined },
       answered: 0,
     };
     links.add(link);
