@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const endpoints = process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
 const prefix = `examples/work-sharing-${randomBytes(3).toString('hex')}/`;
-const ttl = 3;
+const ttl = 5;
 const shards = Array.from({ length: 12 }, (_, i) => `shard-${i}`);
 const names = ['replica-a', 'replica-b', 'replica-c'];
 const log = (line: string) => console.log(`[work-sharing] ${line}`);
@@ -84,6 +84,14 @@ try {
   ok = kept;
 } catch (err) {
   log(`FAILED: ${(err as Error).message}`);
+  for (const name of names) {
+    const o = owns.get(name);
+    log(
+      o
+        ? `${name} last counted ${o.members.join(' ') || 'nobody'} and owned ${o.shards.join(' ') || 'nothing'}`
+        : `${name} never reported what it owns`,
+    );
+  }
 }
 
 for (const child of replicas.values()) child.kill('SIGTERM');

@@ -19,13 +19,13 @@ const report = (event: Record<string, unknown>) =>
 const etcd = createClient({ endpoints, keyPrefix: prefix });
 const workers = new Group(etcd, 'workers');
 const self = await workers.join(name, { ttl, capabilities: { pid: String(process.pid) } });
+self.once('lost', () => report({ event: 'lost' }));
 await using partitioner = await workers.partitioner({ shards, self });
 
 report({ event: 'owns', shards: partitioner.mine(), members: partitioner.members });
 partitioner.on('rebalanced', ({ members, acquired, released }) =>
   report({ event: 'owns', shards: partitioner.mine(), members, acquired, released }),
 );
-self.once('lost', () => report({ event: 'lost' }));
 
 // SIGTERM: leave at once, so the others take over the shards without waiting for the lease.
 await new Promise((resolve) => process.once('SIGTERM', resolve));
