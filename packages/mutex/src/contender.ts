@@ -236,9 +236,14 @@ export async function acquire(
     // Waiting also ends when the lease is lost: a key without a lease holds nothing.
     const signal = AbortSignal.any([giveUp.signal, session.signal]);
     let token: bigint | undefined;
+    let joining: Promise<QueueEntry<unknown>> | undefined;
     try {
       const join = place.join ?? joinEmpty(place.own);
-      const entry = await joinAs(session, join, claim.key, signal);
+      // The join runs to its end even when the caller gives up first: a create
+      // still on its way to etcd could otherwise land after the clean-up's
+      // delete and leave a key on a live lease. The caller gives up at once.
+      joining = joinAs(session, join, claim.key, session.signal);
+      const entry = await untilAborted(joining, signal);
       token = entry.createRevision;
       const wait = turn(session, entry);
       let releaseOps: readonly Op[] = [];
@@ -250,7 +255,17 @@ export async function acquire(
       return new Lock(session, claim, token, place.scope, releaseOps);
     } catch (err) {
       // The key stays claimed until it is gone, so no later contender here reuses it meanwhile.
-      void leaveQueue(session, claim.key, token).finally(() => claim.free());
+      // A join cut short is waited for, so the delete comes after its create, guarded by it.
+      const created =
+        token !== undefined || joining === undefined
+          ? Promise.resolve(token)
+          : joining.then(
+              (entry) => entry.createRevision,
+              () => undefined,
+            );
+      void created
+        .then((revision) => leaveQueue(session, claim.key, revision))
+        .finally(() => claim.free());
       // Prefer the reason that ended the wait over whatever the wait rejected with.
       throw signal.aborted ? signal.reason : err;
     }
