@@ -185,15 +185,23 @@ export class Election {
     const wait = signal ? AbortSignal.any([signal, session.signal]) : session.signal;
     let token: bigint;
     let own: KeyValue<unknown> | undefined;
+    let joining: Promise<bigint> | undefined;
     try {
-      token = await this.#join(session, key, bytes, wait);
+      // The join runs to its end even when the caller gives up first, so the
+      // withdrawal's delete cannot come before a create still on its way.
+      joining = this.#join(session, key, bytes, session.signal);
+      token = await untilAborted(joining, wait);
       // Waits on the shared view until nothing older is left, then confirms that and "still mine" in one read.
       ({ own } = await waitForTurn(this.#client, this.prefix, key, token, { signal: wait }));
     } catch (err) {
       // As Go's campaign resigns on cancel, and more: a campaign that did not
       // win leaves no candidate behind, or it would lead with nobody acting.
       // That goes on in the background, so giving up is prompt even when etcd hangs.
-      releaseAfter(this.#withdraw(key, session));
+      const joined = joining?.then(
+        () => undefined,
+        () => undefined,
+      );
+      releaseAfter(Promise.resolve(joined).then(() => this.#withdraw(key, session)));
       throw wait.aborted ? wait.reason : err;
     }
     // The lease may have expired while waiting, taking the key with it.
