@@ -4,7 +4,7 @@
  * was paused cannot overwrite a newer value. Reports each step as a JSON line.
  */
 import { createClient, Op } from '@etcdkit/client';
-import { Mutex } from '@etcdkit/mutex';
+import { type Lock, Mutex } from '@etcdkit/mutex';
 
 const endpoints = (process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',');
 const name = process.env.WORKER_NAME ?? `worker-${process.pid}`;
@@ -21,7 +21,15 @@ const counterKey = 'counter';
 
 for (let done = 0; done < updates; ) {
   if (!session.alive) session = await etcd.session({ ttl });
-  const lock = await new Mutex(session, 'counter-lock').lock();
+  let lock: Lock;
+  try {
+    lock = await new Mutex(session, 'counter-lock').lock();
+  } catch (err) {
+    // The session's lease was lost while waiting (a paused process, a busy
+    // machine): take a new session and queue again. Anything else is a failure.
+    if (session.alive) throw err;
+    continue;
+  }
   report({ event: 'locked', token: String(lock.token) });
   const current = (await etcd.get(counterKey))?.value;
   const next = (typeof current === 'number' ? current : 0) + 1;
@@ -31,7 +39,8 @@ for (let done = 0; done < updates; ) {
   if (write.succeeded) {
     done++;
     report({ event: 'wrote', token: String(lock.token), value: next });
-    await lock.release();
+    // A lock lost after its fenced write went through has nothing left to release.
+    await lock.release().catch(() => undefined);
   } else {
     // The lock was lost while paused: the fenced write was refused. Try again.
     report({ event: 'fenced', token: String(lock.token) });
