@@ -83,6 +83,7 @@ export const client = {
     keyPrefix: undefined,
     ttl: undefined,
     timeout: undefined,
+    transport: undefined,
     apiPrefix: undefined,
     codec: undefined,
     tls: undefined,

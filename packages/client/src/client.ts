@@ -10,8 +10,11 @@ import type { Key } from './bytes.js';
 import { KeySpace } from './bytes.js';
 import { type Codec, type CodecName, codecByName, type JsonValue } from './codec.js';
 import { Context } from './context.js';
+import { createTransport } from './create-transport.js';
 import type { EndpointEvents } from './endpoints.js';
 import { ClientClosedError, InvalidArgumentError } from './errors.js';
+import { GatewayTransport } from './gateway/gateway-transport.js';
+import { HttpWatchHub } from './gateway/http-watch-hub.js';
 import { KeepaliveHub } from './keepalive-hub.js';
 import type { KeyValue } from './key-value.js';
 import * as kv from './kv.js';
@@ -20,7 +23,14 @@ import { Mirror } from './mirror.js';
 import type { Compare, DeleteResult, Op, PutResult, RangeResult, TxnResult } from './ops.js';
 import { checkOptions, type LeaseId, optionSet, toInt64 } from './options.js';
 import { DEFAULT_SESSION_TTL, Session, type SessionOptions } from './session.js';
-import { type AuthOptions, type CallOptions, type TlsOptions, Transport } from './transport.js';
+import { StreamWatchHub } from './stream-watch-hub.js';
+import type {
+  AuthOptions,
+  CallOptions,
+  TlsOptions,
+  Transport,
+  TransportName,
+} from './transport.js';
 import {
   commit,
   fromRawCompare,
@@ -30,7 +40,6 @@ import {
   TxnBuilder,
 } from './txn.js';
 import { startWatch, type WatchOptions } from './watch.js';
-import { HttpWatchHub, SocketWatchHub } from './watch-hub.js';
 import type { Watcher } from './watcher.js';
 import { asArray, asObject, str } from './wire.js';
 
@@ -43,7 +52,14 @@ export interface EtcdOptions<V = JsonValue> {
   ttl?: number | undefined;
   /** Deadline of each call in ms; 0 disables it. Default 10,000. */
   timeout?: number | undefined;
-  /** Gateway path prefix (`/v3`, `/v3beta`, `/v3alpha`). Default: detected from `GET /version`. */
+  /**
+   * How calls travel: 'gateway' (default) is etcd's JSON gateway over
+   * HTTP/1.1 and WebSockets; 'grpc' is etcd's own gRPC over HTTP/2 on the same
+   * client port (the seed's `use_grpc`), lighter on etcd and faster. Default:
+   * the environment variable `ETCDKIT_TRANSPORT` if set, else 'gateway'.
+   */
+  transport?: TransportName | undefined;
+  /** Gateway path prefix (`/v3`, `/v3beta`, `/v3alpha`). Default: detected from `GET /version`. Gateway only. */
   apiPrefix?: string | undefined;
   /**
    * How values are stored: 'json' (default), 'string', 'bytes', or a custom
@@ -55,15 +71,15 @@ export interface EtcdOptions<V = JsonValue> {
   /**
    * User and password for etcd's auth. The token is fetched once, shared by
    * concurrent calls, and renewed before it expires and when etcd refuses it.
-   * With auth, watches and keepalives travel over HTTP: etcd's WebSocket
-   * proxy cannot pass a token on.
+   * On the gateway, with auth, watches and keepalives travel over HTTP: etcd's
+   * WebSocket proxy cannot pass a token on. gRPC carries it on its streams.
    */
   auth?: AuthOptions | undefined;
   /** Refuse requests whose keys and values exceed this many bytes. Default 1.5 MiB, etcd's default. */
   maxRequestBytes?: number | undefined;
   /** Refuse transactions with more operations per branch. Default 128, etcd's default. */
   maxTxnOps?: number | undefined;
-  /** Connections per endpoint. Default 32. */
+  /** Connections per endpoint. Default 32 on the gateway; gRPC multiplexes calls on one per endpoint. */
   connections?: number | undefined;
   /**
    * Learn the endpoints from the cluster's member list every this many ms
@@ -93,7 +109,10 @@ export type CodecFor<V> =
   | ([V] extends [Uint8Array] ? 'bytes' : never);
 
 export interface WatchStreamOptions {
-  /** 'websocket' (default): all watchers share one socket. 'http': one streaming request per watcher. */
+  /**
+   * Gateway only. 'websocket' (default): all watchers share one socket. 'http':
+   * one streaming request per watcher. gRPC always shares one Watch stream.
+   */
   transport?: 'websocket' | 'http' | undefined;
   /**
    * After this many ms without a message, ask etcd for progress (over HTTP,
@@ -119,6 +138,7 @@ export const DEFAULT_CONNECTIONS = 32;
 
 const CLIENT_OPTIONS = new Set([
   'endpoints',
+  'transport',
   'keyPrefix',
   'ttl',
   'timeout',
@@ -152,7 +172,7 @@ export interface VersionInfo {
 export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
   readonly #ctx: Context<V>;
   readonly #transport: Transport;
-  readonly #watchHub: SocketWatchHub | HttpWatchHub;
+  readonly #watchHub: StreamWatchHub | HttpWatchHub;
   readonly #keepaliveHub: KeepaliveHub;
   /** Lease TTL in seconds of sessions made without one (the shared session's too). */
   readonly sessionTtl: number;
@@ -167,7 +187,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
     checkOptions('Etcd', options, CLIENT_OPTIONS);
     const codec = resolveCodec(options.codec);
     const timeout = positiveInt(options.timeout, DEFAULT_TIMEOUT_MS, 'timeout', true);
-    this.#transport = new Transport({
+    this.#transport = createTransport(options.transport, {
       endpoints: normaliseEndpoints(options.endpoints),
       timeout,
       apiPrefix: normaliseApiPrefix(options.apiPrefix),
@@ -194,6 +214,12 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
     );
     const watch = options.watch ?? {};
     checkOptions('watch', watch, WATCH_STREAM_OPTIONS);
+    const gateway = this.#transport instanceof GatewayTransport ? this.#transport : undefined;
+    if (!gateway && watch.transport !== undefined) {
+      throw new InvalidArgumentError(
+        'watch.transport chooses how the gateway carries watches; gRPC has its own Watch stream',
+      );
+    }
     if (watch.transport === 'websocket' && options.auth) {
       throw new InvalidArgumentError(
         "watch.transport 'websocket' cannot carry an auth token through etcd's gateway: use 'http'",
@@ -211,10 +237,13 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
         'progressTimeout',
       ),
     };
-    if (watch.transport === 'http' || (watch.transport === undefined && options.auth)) {
-      this.#watchHub = new HttpWatchHub(this.#transport, timings);
+    if (
+      gateway &&
+      (watch.transport === 'http' || (watch.transport === undefined && options.auth))
+    ) {
+      this.#watchHub = new HttpWatchHub(gateway, timings);
     } else if (watch.transport === undefined || watch.transport === 'websocket') {
-      this.#watchHub = new SocketWatchHub(this.#transport, timings);
+      this.#watchHub = new StreamWatchHub(this.#transport, timings);
     } else {
       throw new InvalidArgumentError(
         `watch.transport must be 'websocket' or 'http', got ${String(watch.transport)}`,
@@ -259,7 +288,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
   /** The server's and the cluster's version. */
   async version(options: CallOptions = {}): Promise<VersionInfo> {
     checkOptions('version', options, CALL);
-    const body = await this.#transport.get('/version', options);
+    const body = await this.#transport.version(options);
     return {
       server: str(body.etcdserver, 'etcdserver'),
       cluster: str(body.etcdcluster, 'etcdcluster'),
@@ -503,7 +532,7 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
   /** @internal sockets opened so far by the watch and keepalive hubs (for tests of sharing). */
   get socketStats(): { watch: number; keepalive: number } {
     const watch =
-      this.#watchHub instanceof SocketWatchHub ? this.#watchHub.socketsOpened : this.#watchHub.size;
+      this.#watchHub instanceof StreamWatchHub ? this.#watchHub.socketsOpened : this.#watchHub.size;
     return { watch, keepalive: this.#keepaliveHub.socketsOpened };
   }
 

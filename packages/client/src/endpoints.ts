@@ -5,14 +5,13 @@
  * fails (refused, reset, hung past a deadline, no leader) is marked down for a
  * while, longer after repeated failures, and calls try healthy endpoints
  * first; a down endpoint is still tried when every endpoint is down. While any
- * endpoint is down, a prober asks its `/health` every second and marks it up
- * again when it answers healthy. Changes are emitted as `endpoint-down` and
- * `endpoint-up`.
+ * endpoint is down, a prober asks it every second whether it is healthy and
+ * marks it up again when it says so. Changes are emitted as `endpoint-down`
+ * and `endpoint-up`. What connects to an endpoint, and how it is asked, is
+ * the transport's (`Links`): the set only keeps the health.
  */
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
-import { Pool } from 'undici';
-import type { TlsOptions } from './transport.js';
 
 export interface EndpointEvents {
   /** Calls to `url` failed; it is avoided until it answers again. */
@@ -21,11 +20,19 @@ export interface EndpointEvents {
   'endpoint-up': [url: string];
 }
 
-export interface Endpoint {
+/** A transport's connections to one endpoint: how they are opened, probed and closed. */
+export interface Links<L> {
+  open(url: string): L;
+  /** Whether the endpoint answers healthy within `ms`; false or a rejection when not. */
+  healthy(link: L, ms: number): Promise<boolean>;
+  /** Closes `link`, cutting calls still in flight after `graceMs`. */
+  close(link: L, graceMs: number): Promise<void>;
+}
+
+export interface Endpoint<L = unknown> {
   readonly url: string;
-  readonly pool: Pool;
-  /** Connections for long-lived streams (HTTP watches), so they never take the calls' connections. */
-  readonly streams: Pool;
+  /** The transport's connections to this endpoint. */
+  readonly link: L;
   /** Monotonic time until which the endpoint counts as down (0: up). */
   downUntil: number;
   /** Consecutive failures, for the back-off of `downUntil`. */
@@ -37,33 +44,24 @@ const DOWN_MAX_MS = 30_000;
 const PROBE_EVERY_MS = 1_000;
 const PROBE_TIMEOUT_MS = 1_000;
 
-export class EndpointSet extends EventEmitter<EndpointEvents> {
-  #list: Endpoint[];
-  readonly #connections: number;
-  readonly #tls: TlsOptions | undefined;
+export class EndpointSet<L = unknown> extends EventEmitter<EndpointEvents> {
+  #list: Endpoint<L>[];
+  readonly #links: Links<L>;
   #current = 0;
   #prober: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(urls: string[], connections: number, tls: TlsOptions | undefined) {
+  constructor(urls: string[], links: Links<L>) {
     super();
-    this.#connections = connections;
-    this.#tls = tls;
+    this.#links = links;
     this.#list = urls.map((url) => this.#open(url));
   }
 
-  #open(url: string): Endpoint {
-    const connect = { ...(this.#tls ?? {}) };
-    return {
-      url,
-      pool: new Pool(url, { connections: this.#connections, pipelining: 1, connect }),
-      streams: new Pool(url, { pipelining: 1, connect }),
-      downUntil: 0,
-      failures: 0,
-    };
+  #open(url: string): Endpoint<L> {
+    return { url, link: this.#links.open(url), downUntil: 0, failures: 0 };
   }
 
-  get list(): readonly Endpoint[] {
+  get list(): readonly Endpoint<L>[] {
     return this.#list;
   }
 
@@ -78,25 +76,23 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
     const kept = new Map(this.#list.map((e) => [e.url, e]));
     const next = urls.map((url) => kept.get(url) ?? this.#open(url));
     for (const e of this.#list) {
-      if (!urls.includes(e.url)) {
-        void e.pool.close().catch(() => undefined);
-        void e.streams.close().catch(() => undefined);
-      }
+      if (!urls.includes(e.url))
+        void this.#links.close(e.link, CLOSE_GRACE_MS).catch(() => undefined);
     }
     this.#list = next;
     this.#current = Math.max(0, current ? next.indexOf(current) : 0);
   }
 
   /** The endpoint a new stream or call should use first. */
-  get current(): Endpoint {
+  get current(): Endpoint<L> {
     return this.order()[0]!;
   }
 
   /** Every endpoint once: healthy ones from the current on, then the down ones. */
-  order(): Endpoint[] {
+  order(): Endpoint<L>[] {
     const now = performance.now();
-    const up: Endpoint[] = [];
-    const down: Endpoint[] = [];
+    const up: Endpoint<L>[] = [];
+    const down: Endpoint<L>[] = [];
     for (let i = 0; i < this.#list.length; i++) {
       const e = this.#list[(this.#current + i) % this.#list.length]!;
       (e.downUntil <= now ? up : down).push(e);
@@ -104,13 +100,13 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
     return down.length === 0 ? up : up.concat(down);
   }
 
-  succeeded(endpoint: Endpoint): void {
+  succeeded(endpoint: Endpoint<L>): void {
     const index = this.#list.indexOf(endpoint);
     if (index >= 0) this.#current = index;
     if (endpoint.failures > 0 || endpoint.downUntil > 0) this.#markUp(endpoint);
   }
 
-  failed(endpoint: Endpoint | string, error: Error): void {
+  failed(endpoint: Endpoint<L> | string, error: Error): void {
     const e = typeof endpoint === 'string' ? this.#list.find((x) => x.url === endpoint) : endpoint;
     if (!e || this.#closed) return;
     const wasUp = e.downUntil <= performance.now();
@@ -121,7 +117,7 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
     this.#startProbing();
   }
 
-  #markUp(e: Endpoint): void {
+  #markUp(e: Endpoint<L>): void {
     const wasDown = e.downUntil > 0;
     e.failures = 0;
     e.downUntil = 0;
@@ -144,13 +140,9 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
     await Promise.all(
       down.map(async (e) => {
         try {
-          const res = await e.pool.request({
-            method: 'GET',
-            path: '/health',
-            signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
-          });
-          const body = (await res.body.json()) as { health?: unknown };
-          if (body.health === 'true' && !this.#closed) this.#markUp(e);
+          if ((await this.#links.healthy(e.link, PROBE_TIMEOUT_MS)) && !this.#closed) {
+            this.#markUp(e);
+          }
         } catch {
           // still down
         }
@@ -162,32 +154,9 @@ export class EndpointSet extends EventEmitter<EndpointEvents> {
     this.#closed = true;
     clearInterval(this.#prober);
     // Calls still in flight get a moment to finish; then their connections are cut.
-    await Promise.all(
-      this.#list.flatMap((e) => [
-        closeWithin(e.pool, CLOSE_GRACE_MS),
-        e.streams.destroy().catch(() => undefined),
-      ]),
-    );
+    await Promise.all(this.#list.map((e) => this.#links.close(e.link, CLOSE_GRACE_MS)));
   }
 }
 
 /** How long calls still in flight at `close()` may take before their connections are cut. */
 const CLOSE_GRACE_MS = 1_000;
-
-async function closeWithin(pool: Pool, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), ms);
-  });
-  const closed = pool.close().then(
-    () => 'closed' as const,
-    () => 'closed' as const,
-  );
-  try {
-    if ((await Promise.race([closed, late])) === 'late') await pool.destroy();
-  } catch {
-    // already closed or destroyed
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -13,27 +13,33 @@ import { type CallScope, DEADLINE } from './call-scope.js';
 import { describeError, errorCode } from './describe-error.js';
 import type { Endpoint, EndpointSet } from './endpoints.js';
 import { EtcdError, TimeoutError, UnavailableError } from './errors.js';
-import { ErrorPage, gatewayRequest } from './gateway-request.js';
 import type { Json } from './wire.js';
 
 /** Connection-level error codes that prove the request was never sent. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 
-/** Sends `method path` with `body`, moving on to the next endpoint when allowed. */
-export function sendWithFailover(
-  endpointSet: EndpointSet,
-  method: 'GET' | 'POST',
-  path: string,
-  body: string | undefined,
+/**
+ * An answer from something in front of the member (a proxy's error page) that
+ * says the member could not be reached: the endpoint is avoided, and a write
+ * stops here only if it is `indeterminate`.
+ */
+export class EndpointUnreachable extends UnavailableError {}
+
+/** One attempt of a request on one endpoint: the transport's own request. */
+export type Attempt<L> = (endpoint: Endpoint<L>) => Promise<Json>;
+
+/** Sends the request by `attempt`, moving on to the next endpoint when allowed. */
+export function sendWithFailover<L>(
+  endpointSet: EndpointSet<L>,
+  attempt: Attempt<L>,
   scope: CallScope,
   write: boolean,
-  token: string | undefined,
 ): Promise<Json> {
   const { list } = endpointSet;
   // One endpoint is tried whether it is up or down: no need to order them.
   const endpoints = list.length === 1 ? list : endpointSet.order();
   const first = endpoints[0]!;
-  return gatewayRequest(first, method, path, body, token, write, scope).then(
+  return attempt(first).then(
     (result) => {
       endpointSet.succeeded(first);
       return result;
@@ -42,7 +48,7 @@ export function sendWithFailover(
       let lastError = afterFailure(endpointSet, err, first, scope, write);
       for (const endpoint of endpoints.slice(1)) {
         try {
-          const result = await gatewayRequest(endpoint, method, path, body, token, write, scope);
+          const result = await attempt(endpoint);
           endpointSet.succeeded(endpoint);
           return result;
         } catch (error) {
@@ -62,10 +68,10 @@ export function sendWithFailover(
  * Judges a failed request on `endpoint`: throws when the call must stop here,
  * returns the error when the next endpoint may be tried.
  */
-function afterFailure(
-  endpointSet: EndpointSet,
+function afterFailure<L>(
+  endpointSet: EndpointSet<L>,
   err: unknown,
-  endpoint: Endpoint,
+  endpoint: Endpoint<L>,
   scope: CallScope,
   write: boolean,
 ): unknown {
@@ -75,7 +81,10 @@ function afterFailure(
       endpointSet.failed(endpoint, new TimeoutError('deadline passed'));
     throw err;
   }
-  if (err instanceof UnavailableError && (!err.indeterminate || err instanceof ErrorPage)) {
+  if (
+    err instanceof UnavailableError &&
+    (!err.indeterminate || err instanceof EndpointUnreachable)
+  ) {
     // etcd refused it (no leader, not ready) or a proxy answered for a dead
     // member: avoid this one, and try the next unless the write may have left.
     endpointSet.failed(endpoint, err);

@@ -53,6 +53,7 @@ export {
   TooManyOpsError,
   UnavailableError,
 } from './errors.js';
+export { NdjsonParser } from './gateway/ndjson.js';
 export { jsonProblem } from './json-check.js';
 export type { KeyValue } from './key-value.js';
 export type {
@@ -74,7 +75,6 @@ export {
   type TimeToLiveOptions,
 } from './lease.js';
 export { Mirror, type MirrorChange, type MirrorEvents } from './mirror.js';
-export { NdjsonParser } from './ndjson.js';
 export {
   Compare,
   type CompareOp,

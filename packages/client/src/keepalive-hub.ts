@@ -1,18 +1,19 @@
 /**
- * One WebSocket to `<apiPrefix>/lease/keepalive` carries the keepalives of every
- * lease of a client. A keepalive is the message `{"ID": "<lease>"}`; etcd
- * answers `{"result": {"ID", "TTL"}}`, with TTL 0 for a lease that is gone.
- * Answers are routed to the lease's listener by ID. A broken socket is
+ * One LeaseKeepAlive stream of the transport (the gateway's WebSocket to
+ * `<apiPrefix>/lease/keepalive`, or gRPC's stream) carries the keepalives of
+ * every lease of a client. A keepalive is the message `{"ID": "<lease>"}`;
+ * etcd answers `{"result": {"ID", "TTL"}}`, with TTL 0 for a lease that is
+ * gone. Answers are routed to the lease's listener by ID. A broken stream is
  * reopened with backoff on the next endpoint while any lease still needs it;
  * until then, sends are dropped and the sessions' own watchdogs keep time.
- * With auth, each keepalive is one `POST <apiPrefix>/lease/keepalive`
- * instead, since etcd's WebSocket proxy cannot pass a token on.
+ * When the client authenticates and the transport's streams cannot carry the
+ * token (the gateway's WebSocket proxy cannot), each keepalive is one unary
+ * call instead.
  */
 import { performance } from 'node:perf_hooks';
 import { UnavailableError } from './errors.js';
-import { type GatewaySocket, openGatewaySocket } from './socket.js';
-import type { Transport } from './transport.js';
-import { asObject, int64, optObject, smallInt } from './wire.js';
+import type { MessageStream, Transport } from './transport.js';
+import { asObject, int64, type Json, optObject, smallInt } from './wire.js';
 
 export interface KeepaliveListener {
   /** etcd answered a keepalive of this lease with `ttl` (0: the lease is gone). */
@@ -27,7 +28,9 @@ const STALL_GRACE_MS = 1_000;
 export class KeepaliveHub {
   readonly #transport: Transport;
   readonly #listeners = new Map<bigint, KeepaliveListener>();
-  #socket: GatewaySocket | undefined;
+  #socket: MessageStream | undefined;
+  /** A stream is being opened: no second one meanwhile. */
+  #opening = false;
   #openedAt = 0;
   /** The endpoint the current socket goes to. */
   #socketUrl = '';
@@ -47,6 +50,11 @@ export class KeepaliveHub {
     this.#transport = transport;
   }
 
+  /** Keepalives go as unary calls: the stream could not carry the auth token. */
+  get #unary(): boolean {
+    return this.#transport.authenticated && !this.#transport.streamsCarryToken;
+  }
+
   /** Routes answers for `id` to `listener` and opens the socket if needed. */
   register(id: bigint, listener: KeepaliveListener): void {
     this.#listeners.set(id, listener);
@@ -60,7 +68,7 @@ export class KeepaliveHub {
 
   /** Sends one keepalive; returns false when the socket is not open right now. */
   send(id: bigint): boolean {
-    if (this.#transport.authenticated) {
+    if (this.#unary) {
       if (this.#closed) return false;
       void this.#sendUnary(id);
       return true;
@@ -70,7 +78,7 @@ export class KeepaliveHub {
       return false;
     }
     try {
-      this.#socket.ws.send(`{"ID":"${id}"}`);
+      this.#socket.send({ ID: id.toString() });
       return true;
     } catch {
       this.#broken();
@@ -107,42 +115,45 @@ export class KeepaliveHub {
   }
 
   #ensure(): void {
-    if (this.#transport.authenticated) return;
-    if (this.#socket || this.#reconnect || this.#closed || this.#listeners.size === 0) return;
+    if (this.#unary) return;
+    if (this.#socket || this.#opening || this.#reconnect || this.#closed) return;
+    if (this.#listeners.size === 0) return;
     void this.#connect();
   }
 
   async #connect(): Promise<void> {
     const url = this.#transport.currentEndpoint;
-    let prefix: string;
+    let socket: MessageStream;
+    this.#opening = true;
     try {
-      prefix = await this.#transport.apiPrefix();
+      socket = await this.#transport.openStream('lease/keepalive', url);
     } catch {
       this.#retryLater(url);
       return;
+    } finally {
+      this.#opening = false;
     }
-    if (this.#socket || this.#closed || this.#listeners.size === 0) return;
-    const socket = openGatewaySocket(url, `${prefix}/lease/keepalive`, this.#transport.tls);
-    const ws = socket.ws;
+    if (this.#socket || this.#closed || this.#listeners.size === 0) {
+      socket.destroy();
+      return;
+    }
     this.#socket = socket;
     this.#openedAt = performance.now();
     this.#socketUrl = url;
     this.socketsOpened++;
-    ws.onopen = () => {
+    socket.onopen = () => {
       this.#open = true;
       this.#attempt = 0;
       for (const listener of [...this.#listeners.values()]) listener.ready();
     };
-    ws.onmessage = (event) => this.#onMessage(event.data);
-    ws.onclose = () => this.#broken(url);
-    ws.onerror = () => this.#broken(url);
+    socket.onmessage = (message) => this.#onMessage(message);
+    socket.onclose = () => this.#broken(url);
   }
 
-  #onMessage(data: unknown): void {
+  #onMessage(msg: Json): void {
     let id: bigint;
     let ttl: number;
     try {
-      const msg = asObject(JSON.parse(String(data)), 'keepalive message');
       const result = optObject(msg.result, 'result');
       if (!result) throw new UnavailableError('keepalive stream reported an error');
       id = int64(result.ID, 'ID');

@@ -16,10 +16,12 @@
  * is not in doubt), and the connection is cut if the request was already sent.
  */
 import type { Dispatcher } from 'undici';
-import type { CallScope } from './call-scope.js';
-import type { Endpoint } from './endpoints.js';
-import { fromGatewayError, ProtocolError, UnavailableError } from './errors.js';
-import { asObject, type Json, str } from './wire.js';
+import type { CallScope } from '../call-scope.js';
+import type { Endpoint } from '../endpoints.js';
+import { fromGatewayError, ProtocolError } from '../errors.js';
+import { EndpointUnreachable } from '../failover.js';
+import { asObject, type Json, str } from '../wire.js';
+import type { GatewayLink } from './gateway-links.js';
 
 const HEADERS = { 'content-type': 'application/json' };
 /** What undici is told when a call stops its request; the call itself settles with its own reason. */
@@ -35,7 +37,7 @@ export function headersFor(token: string | undefined): Record<string, string> {
  * undici's error, or the scope's abort reason.
  */
 export function gatewayRequest(
-  endpoint: Endpoint,
+  endpoint: Endpoint<GatewayLink>,
   method: 'GET' | 'POST',
   path: string,
   body: string | undefined,
@@ -46,7 +48,10 @@ export function gatewayRequest(
   if (scope.aborted) return Promise.reject(scope.reason);
   const request = new GatewayRequest(endpoint.url, path, write, scope);
   scope.inFlight = request;
-  endpoint.pool.dispatch({ method, path, body: body ?? null, headers: headersFor(token) }, request);
+  endpoint.link.pool.dispatch(
+    { method, path, body: body ?? null, headers: headersFor(token) },
+    request,
+  );
   return request.promise;
 }
 
@@ -163,7 +168,7 @@ function answer(url: string, path: string, status: number, text: string, write: 
  * reach. 503 means the proxy found no upstream and never forwarded the request;
  * after a 502 or 504 a write may have reached etcd.
  */
-export class ErrorPage extends UnavailableError {
+export class ErrorPage extends EndpointUnreachable {
   static from(url: string, path: string, status: number, text: string, write: boolean): ErrorPage {
     const indeterminate = write && status !== 503;
     return new ErrorPage(

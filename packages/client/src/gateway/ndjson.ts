@@ -3,7 +3,7 @@
  * may end in the middle of a message (or of a UTF-8 character) and may hold
  * several messages; bytes are kept until a newline completes a line.
  */
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors.js';
 
 const NEWLINE = 0x0a;
 

@@ -1,5 +1,5 @@
 /** Which path prefix etcd's JSON gateway answers on, by etcd version. */
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors.js';
 
 /** Maps `GET /version`'s server version to the gateway's path prefix. */
 export function apiPrefixFor(serverVersion: string): string {

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { Agent, buildConnector, WebSocket } from 'undici';
-import type { TlsOptions } from './transport.js';
+import type { TlsOptions } from '../transport-options.js';
 
 export interface GatewaySocket {
   ws: WebSocket;
