@@ -329,10 +329,12 @@ describe('ttl', () => {
   });
 });
 
+// The API prefix and the connection count are the gateway's: its HTTP requests are counted here.
 describe('apiPrefix', () => {
   test('an explicit "/v3" is used without asking for the version', async () => {
     await using front = await proxy(etcd.endpoint);
     await using client = new Etcd({
+      transport: 'gateway',
       endpoints: front.url,
       apiPrefix: '/v3',
       keyPrefix: uniquePrefix(),
@@ -345,7 +347,11 @@ describe('apiPrefix', () => {
 
   test('is detected once from GET /version when absent', async () => {
     await using front = await proxy(etcd.endpoint);
-    await using client = new Etcd({ endpoints: front.url, keyPrefix: uniquePrefix() });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: front.url,
+      keyPrefix: uniquePrefix(),
+    });
     await Promise.all([client.set('a', 1), client.set('b', 2)]);
     await client.get('a');
     assert.equal(front.count('/version'), 1);
@@ -561,6 +567,7 @@ describe('maxTxnOps', () => {
 test('connections: one connection still serves concurrent calls', async () => {
   await using front = await proxy(etcd.endpoint);
   await using client = new Etcd({
+    transport: 'gateway',
     endpoints: front.url,
     apiPrefix: '/v3',
     keyPrefix: uniquePrefix(),

@@ -35,7 +35,12 @@ test('100,000 keys read page by page as one snapshot while they change', async (
   assert.equal((await writer.readdir('', { countOnly: true })).count, TOTAL);
 
   await using front = await proxy(etcd.endpoint);
-  await using reader = new Etcd({ endpoints: front.url, apiPrefix: '/v3', keyPrefix: prefix });
+  await using reader = new Etcd({
+    transport: 'gateway',
+    endpoints: front.url,
+    apiPrefix: '/v3',
+    keyPrefix: prefix,
+  });
 
   // Writes made after the snapshot: new values, new keys (before, among and
   // after the old ones), and deletions of keys not read yet.
@@ -108,7 +113,12 @@ test('breaking out of the loop fetches no further page', async () => {
   await using writer = new Etcd({ endpoints: etcd.endpoint, keyPrefix: prefix });
   await writeMany(writer, 50, (i) => [keyOf(i), i]);
   await using front = await proxy(etcd.endpoint);
-  await using reader = new Etcd({ endpoints: front.url, apiPrefix: '/v3', keyPrefix: prefix });
+  await using reader = new Etcd({
+    transport: 'gateway',
+    endpoints: front.url,
+    apiPrefix: '/v3',
+    keyPrefix: prefix,
+  });
   const seen: string[] = [];
   for await (const kv of reader.range('', { pageSize: 10 })) {
     seen.push(kv.key);

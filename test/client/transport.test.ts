@@ -1,4 +1,6 @@
-// The transport: deadlines, unreachable and misbehaving endpoints, aborts.
+// The gateway transport: deadlines, unreachable and misbehaving HTTP endpoints, aborts.
+// Fake HTTP/1.1 servers stand in for members, so every client here speaks the gateway;
+// the same behaviours on gRPC are tested against real members (test/faults, test/cluster).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -44,7 +46,12 @@ function assertError<C extends abstract new (...args: never[]) => EtcdError>(
 describe('timeout', () => {
   test('a hung server: reads time out determinate, writes indeterminate', async () => {
     await using hung = await silentServer();
-    await using client = new Etcd({ endpoints: hung.url, apiPrefix: '/v3', timeout: 150 });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: hung.url,
+      apiPrefix: '/v3',
+      timeout: 150,
+    });
     const reads: Array<[string, () => Promise<unknown>]> = [
       ['get', () => client.get('k')],
       ['readdir', () => client.readdir('k')],
@@ -84,7 +91,12 @@ describe('timeout', () => {
   test('a per-call timeout overrides the client default', async () => {
     await using hung = await silentServer();
     // No deadline by default: only the per-call one can end these calls.
-    await using client = new Etcd({ endpoints: hung.url, apiPrefix: '/v3', timeout: 0 });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: hung.url,
+      apiPrefix: '/v3',
+      timeout: 0,
+    });
     assertError(
       await failure(client.get('k', { timeout: 200 })),
       TimeoutError,
@@ -102,7 +114,12 @@ describe('timeout', () => {
 
   test('timeout 0 waits until aborted', async () => {
     await using hung = await silentServer();
-    await using client = new Etcd({ endpoints: hung.url, apiPrefix: '/v3', timeout: 60_000 });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: hung.url,
+      apiPrefix: '/v3',
+      timeout: 60_000,
+    });
     const controller = new AbortController();
     let settled = false;
     const pending = client.get('k', { timeout: 0, signal: controller.signal }).finally(() => {
@@ -117,7 +134,7 @@ describe('timeout', () => {
 
   test('a hung server during API prefix detection: the write was never sent', async () => {
     await using hung = await silentServer();
-    await using client = new Etcd({ endpoints: hung.url, timeout: 300 });
+    await using client = new Etcd({ transport: 'gateway', endpoints: hung.url, timeout: 300 });
     assertError(
       await failure(client.set('k', 1)),
       TimeoutError,
@@ -129,7 +146,12 @@ describe('timeout', () => {
   test('a call waiting for a free connection ends at its deadline; a write that never got one is not in doubt', async () => {
     const holder = new AbortController();
     await using hung = await silentServer();
-    const only: EtcdOptions = { endpoints: hung.url, apiPrefix: '/v3', connections: 1 };
+    const only: EtcdOptions = {
+      transport: 'gateway',
+      endpoints: hung.url,
+      apiPrefix: '/v3',
+      connections: 1,
+    };
     await using client = new Etcd({ ...only, timeout: 0 });
     // Takes the only connection, and keeps it: the server never answers.
     const holding = failure(client.get('k', { signal: holder.signal }));
@@ -164,6 +186,7 @@ describe('timeout', () => {
 
   test('many calls in flight on a few connections all succeed, each within its own deadline', async () => {
     await using client = new Etcd({
+      transport: 'gateway',
       endpoints: etcd.endpoint,
       keyPrefix: uniquePrefix('transport'),
       connections: 2,
@@ -180,6 +203,7 @@ describe('timeout', () => {
 
   test('a short timeout against the real etcd still succeeds', async () => {
     await using client = new Etcd({
+      transport: 'gateway',
       endpoints: etcd.endpoint,
       keyPrefix: uniquePrefix('transport'),
       timeout: 5000,
@@ -191,7 +215,11 @@ describe('timeout', () => {
 
 describe('unreachable endpoints', () => {
   test('connection refused is UnavailableError, never indeterminate', async () => {
-    await using client = new Etcd({ endpoints: await refusedUrl(), apiPrefix: '/v3' });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: await refusedUrl(),
+      apiPrefix: '/v3',
+    });
     for (const [name, call] of [
       ['get', () => client.get('k')],
       ['set', () => client.set('k', 1)],
@@ -208,7 +236,7 @@ describe('unreachable endpoints', () => {
   });
 
   test('connection refused while detecting the API prefix is UnavailableError', async () => {
-    await using client = new Etcd({ endpoints: await refusedUrl() });
+    await using client = new Etcd({ transport: 'gateway', endpoints: await refusedUrl() });
     assertError(
       await failure(client.set('k', 1)),
       UnavailableError,
@@ -220,7 +248,7 @@ describe('unreachable endpoints', () => {
   test('every endpoint refused is UnavailableError naming them', async () => {
     const a = await refusedUrl();
     const b = await refusedUrl();
-    await using client = new Etcd({ endpoints: [a, b], apiPrefix: '/v3' });
+    await using client = new Etcd({ transport: 'gateway', endpoints: [a, b], apiPrefix: '/v3' });
     const err = await failure(client.get('k'));
     assertError(err, UnavailableError, { indeterminate: false }, 'get');
     assert.ok((err as Error).message.includes(a) && (err as Error).message.includes(b));
@@ -228,7 +256,12 @@ describe('unreachable endpoints', () => {
 
   test('a connection reset after the request went out: reads determinate, writes indeterminate', async () => {
     await using reset = await resettingServer();
-    await using client = new Etcd({ endpoints: reset.url, apiPrefix: '/v3', timeout: 5000 });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: reset.url,
+      apiPrefix: '/v3',
+      timeout: 5000,
+    });
     assertError(await failure(client.get('k')), UnavailableError, { indeterminate: false }, 'get');
     assertError(
       await failure(client.set('k', 1)),
@@ -241,6 +274,7 @@ describe('unreachable endpoints', () => {
   test('a read moves on to the next endpoint when one resets the connection', async () => {
     await using reset = await resettingServer();
     await using client = new Etcd({
+      transport: 'gateway',
       endpoints: [reset.url, etcd.endpoint],
       apiPrefix: '/v3',
       keyPrefix: uniquePrefix('transport'),
@@ -253,7 +287,11 @@ describe('unreachable endpoints', () => {
 describe('abort', () => {
   test('aborting one call does not fail another that shares API prefix detection', async () => {
     await using front = await proxy(etcd.endpoint);
-    await using client = new Etcd({ endpoints: front.url, keyPrefix: uniquePrefix('transport') });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: front.url,
+      keyPrefix: uniquePrefix('transport'),
+    });
     front.hold('/version');
     const controller = new AbortController();
     const reason = new Error('first caller gave up');
@@ -269,7 +307,11 @@ describe('abort', () => {
 
   test('a short per-call timeout during detection does not fail another call', async () => {
     await using front = await proxy(etcd.endpoint);
-    await using client = new Etcd({ endpoints: front.url, keyPrefix: uniquePrefix('transport') });
+    await using client = new Etcd({
+      transport: 'gateway',
+      endpoints: front.url,
+      keyPrefix: uniquePrefix('transport'),
+    });
     front.hold('/version');
     const impatient = client.get('k', { timeout: 100 });
     const patient = client.get('k', { timeout: 10_000 });
@@ -281,7 +323,11 @@ describe('abort', () => {
 
 test('an endpoint that is not etcd is reported as an EtcdError', async () => {
   // The real etcd, but under a path prefix where there is no gateway.
-  await using client = new Etcd({ endpoints: etcd.endpoint, apiPrefix: '/v2' } as EtcdOptions);
+  await using client = new Etcd({
+    transport: 'gateway',
+    endpoints: etcd.endpoint,
+    apiPrefix: '/v2',
+  } as EtcdOptions);
   const err = await failure(client.get('k'));
   assert.ok(err instanceof Error);
   assert.equal((err as EtcdError).code?.startsWith('ETCDKIT_'), true, String(err));
@@ -292,6 +338,7 @@ describe('a proxy error page in front of a member', () => {
   async function behindPage(status: number) {
     const page = await errorPageServer(status);
     const client = new Etcd({
+      transport: 'gateway',
       endpoints: [page.url, etcd.endpoint],
       apiPrefix: '/v3',
       keyPrefix: uniquePrefix('page'),

@@ -16,7 +16,12 @@ import { EventEmitter } from 'eventemitter3';
 import { isBranded, SESSION_BRAND } from './brand.js';
 import type { Etcd } from './client.js';
 import type { Context } from './context.js';
-import { EtcdError, InvalidArgumentError, LeaseNotFoundError } from './errors.js';
+import {
+  ClientClosedError,
+  EtcdError,
+  InvalidArgumentError,
+  LeaseNotFoundError,
+} from './errors.js';
 import type { KeepaliveHub } from './keepalive-hub.js';
 import { grant, keepalive, leaseHex, revoke } from './lease.js';
 import { checkOptions, type LeaseId, optionSet, toLeaseId } from './options.js';
@@ -287,8 +292,17 @@ export class Session extends EventEmitter<SessionEvents> {
         this.emit('closed');
       }
       if (this.#orphaned) return;
-      await revoke(this.#ctx, this.lease, options).catch((err: unknown) => {
-        if (!(err instanceof LeaseNotFoundError)) throw err;
+      const once = () =>
+        revoke(this.#ctx, this.lease, options).catch((err: unknown) => {
+          if (!(err instanceof LeaseNotFoundError)) throw err;
+        });
+      // A revoke whose answer was lost may have been applied: asking again is
+      // safe, since a lease already gone answers "not found".
+      await once().catch((err: unknown) => {
+        if (err instanceof EtcdError && err.indeterminate && !(err instanceof ClientClosedError)) {
+          return once();
+        }
+        throw err;
       });
     })();
     return this.#closing;

@@ -11,3 +11,4 @@ export { type EventuallyOptions, eventually } from './eventually.js';
 export { freePorts } from './ports.js';
 export { uniquePrefix } from './prefix.js';
 export { type DropResponsesOptions, type FaultProxy, type ProxyMode, startProxy } from './proxy.js';
+export { transportUnderTest } from './transport.js';

@@ -18,25 +18,60 @@ export function frame(message: Uint8Array): Buffer {
 }
 
 export class FrameReader {
-  #pending: Buffer | undefined;
+  /** Bytes not yet handed out, in the chunks they came in. */
+  #chunks: Buffer[] = [];
+  #length = 0;
+  /** Length of the message being read (prefix included), once its prefix is in. */
+  #need = 0;
 
-  /** Adds `chunk` and returns the messages it completed. */
+  /** Adds `chunk` and returns the messages it completed. Chunks are joined once per message. */
   push(chunk: Buffer): Uint8Array[] {
-    let buf = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
     const messages: Uint8Array[] = [];
-    while (buf.length >= PREFIX) {
-      if (buf[0] !== 0) throw new ProtocolError('etcd sent a compressed gRPC message');
-      const length = buf.readUInt32BE(1);
-      if (buf.length < PREFIX + length) break;
-      messages.push(buf.subarray(PREFIX, PREFIX + length));
-      buf = buf.subarray(PREFIX + length);
+    for (;;) {
+      if (this.#need === 0) {
+        if (this.#length < PREFIX) break;
+        const head = this.#join(PREFIX);
+        if (head[0] !== 0) throw new ProtocolError('etcd sent a compressed gRPC message');
+        this.#need = PREFIX + head.readUInt32BE(1);
+      }
+      if (this.#length < this.#need) break;
+      const whole = this.#join(this.#need);
+      messages.push(whole.subarray(PREFIX, this.#need));
+      this.#drop(this.#need);
+      this.#need = 0;
     }
-    this.#pending = buf.length > 0 ? buf : undefined;
     return messages;
+  }
+
+  /** The first `n` buffered bytes as one buffer, joining chunks only when they must be. */
+  #join(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) return first;
+    const joined = Buffer.concat(this.#chunks);
+    this.#chunks = [joined];
+    return joined;
+  }
+
+  /** Forgets the first `n` buffered bytes. */
+  #drop(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const first = this.#chunks[0]!;
+      if (first.length <= left) {
+        this.#chunks.shift();
+        left -= first.length;
+      } else {
+        this.#chunks[0] = first.subarray(left);
+        left = 0;
+      }
+    }
+    this.#length -= n;
   }
 
   /** Bytes of an unfinished message are left: the stream ended in the middle of one. */
   get partial(): boolean {
-    return this.#pending !== undefined;
+    return this.#length > 0;
   }
 }

@@ -12,17 +12,30 @@
  * streams are in flight on it.
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import net, { type Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { describeError } from '../describe-error.js';
 import { UnavailableError } from '../errors.js';
 import type { TlsOptions } from '../transport-options.js';
 
 /** Give up connecting after this long, as undici does by default. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Flow-control windows: HTTP/2's default of 64 KiB would make a large range
+ * or watch message wait for window updates; these let a few MiB flow at once.
+ */
+const STREAM_WINDOW = 4 * 1024 * 1024;
+const SESSION_WINDOW = 16 * 1024 * 1024;
+/** A suspect session that does not answer a ping within this long is cut. */
+const PING_TIMEOUT_MS = 3_000;
 
 export class GrpcLink {
   #session: ClientHttp2Session | undefined;
   #connected: Promise<ClientHttp2Session> | undefined;
-  #active = 0;
+  /** The socket of each session not yet closed, including sessions replaced after `suspect()`. */
+  readonly #sockets = new Map<ClientHttp2Session, Socket>();
+  /** Requests and streams in flight on each session: a session holds the process open only then. */
+  readonly #active = new Map<ClientHttp2Session, number>();
   #closed = false;
 
   constructor(
@@ -49,19 +62,38 @@ export class GrpcLink {
     return this.#connected;
   }
 
+  /** The socket under a session, which the link opens itself so it can always cut it. */
+  #socket(): Socket {
+    const { hostname, port, protocol } = new URL(this.url);
+    const host = hostname.replace(/^\[|\]$/g, '');
+    if (protocol !== 'https:') return net.connect({ host, port: Number(port || 80) });
+    const tls = this.tls ?? {};
+    return tlsConnect({
+      ...tls,
+      host,
+      port: Number(port || 443),
+      ALPNProtocols: ['h2'],
+      servername: tls.servername ?? (net.isIP(host) ? undefined : host),
+    } as ConnectionOptions);
+  }
+
   #open(): Promise<ClientHttp2Session> {
     return new Promise((resolve, reject) => {
+      const socket = this.#socket();
       const session = http2.connect(this.url, {
-        ...(this.tls ?? {}),
-        ...(this.url.startsWith('https:') ? { ALPNProtocols: ['h2'] } : {}),
+        createConnection: () => socket,
+        settings: { initialWindowSize: STREAM_WINDOW },
       });
       this.#session = session;
+      this.#sockets.set(session, socket);
       const timer = setTimeout(() => {
-        session.destroy(new UnavailableError(`connecting to ${this.url} timed out`));
+        cut(session, socket, new UnavailableError(`connecting to ${this.url} timed out`));
       }, CONNECT_TIMEOUT_MS);
       session.once('connect', () => {
         clearTimeout(timer);
-        if (this.#active === 0) session.unref();
+        if (session.destroyed) return;
+        session.setLocalWindowSize(SESSION_WINDOW);
+        if (!this.#active.has(session)) session.unref();
         resolve(session);
       });
       session.on('error', (err) => {
@@ -71,6 +103,7 @@ export class GrpcLink {
       });
       session.once('close', () => {
         clearTimeout(timer);
+        this.#sockets.delete(session);
         if (this.#session === session) this.#session = undefined;
         reject(new UnavailableError(`${this.url}: the connection closed`));
       });
@@ -88,36 +121,70 @@ export class GrpcLink {
     endStream: boolean,
   ): ClientHttp2Stream {
     const stream = session.request(headers, { endStream });
-    if (this.#active++ === 0) session.ref();
+    const active = this.#active.get(session) ?? 0;
+    this.#active.set(session, active + 1);
+    if (active === 0) session.ref();
     stream.once('close', () => {
-      if (--this.#active === 0 && !session.destroyed) session.unref();
+      const left = (this.#active.get(session) ?? 1) - 1;
+      if (left > 0) {
+        this.#active.set(session, left);
+        return;
+      }
+      this.#active.delete(session);
+      if (!session.destroyed) session.unref();
     });
     return stream;
+  }
+
+  /**
+   * Something on the session went unanswered. New calls get a new session;
+   * the old one is closed once its streams end, and cut at once if it does not
+   * answer a ping in time.
+   */
+  suspect(): void {
+    const session = this.ready;
+    if (!session) return;
+    this.#session = undefined;
+    const socket = this.#sockets.get(session);
+    const timer = setTimeout(() => cut(session, socket), PING_TIMEOUT_MS);
+    timer.unref();
+    const sent = session.ping(() => clearTimeout(timer));
+    if (!sent) {
+      clearTimeout(timer);
+      cut(session, socket);
+      return;
+    }
+    session.close();
   }
 
   /** Closes the session: requests in flight get `graceMs` to finish, then it is cut. */
   async close(graceMs: number): Promise<void> {
     this.#closed = true;
-    const session = this.#session;
     this.#session = undefined;
-    if (!session || session.destroyed) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => session.destroy(), graceMs);
-      session.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      session.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await Promise.all(
+      [...this.#sockets].map(
+        ([session, socket]) =>
+          new Promise<void>((resolve) => {
+            // A graceful close waits for the peer to close too, which a hung member never does.
+            const timer = setTimeout(() => {
+              cut(session, socket);
+              resolve();
+            }, graceMs);
+            const done = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+            session.once('close', done);
+            if (!session.closed) session.close();
+          }),
+      ),
+    );
+    this.#sockets.clear();
   }
+}
 
-  /** Cuts the session at once; streams on it end with an error. */
-  destroy(): void {
-    const session = this.#session;
-    this.#session = undefined;
-    session?.destroy();
-  }
+/** Ends `session` and its socket at once; streams on it end with an error. */
+function cut(session: ClientHttp2Session, socket: Socket | undefined, error?: Error): void {
+  session.destroy(error);
+  socket?.destroy();
 }

@@ -129,6 +129,8 @@ class GrpcRequest {
     this.#settle();
     this.#reject(reason);
     this.#stream?.close(NGHTTP2_CANCEL);
+    // A missed deadline may mean the session hangs: check it.
+    if (this.scope.timedOut) this.link.suspect();
   }
 
   #headers(headers: IncomingHttpHeaders): void {

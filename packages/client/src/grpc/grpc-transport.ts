@@ -81,6 +81,12 @@ export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Tr
     return { etcdserver: status.version, etcdcluster };
   }
 
+  /** A stream to `url` stalled or failed: its session is checked, then calls and streams move on. */
+  override rotateFrom(url: string, error?: Error): void {
+    this.endpointSet.list.find((e) => e.url === url)?.link.suspect();
+    super.rotateFrom(url, error);
+  }
+
   /** Opens `method`'s stream on `url`, with the token as metadata. */
   async openStream(method: StreamMethod, url: string): Promise<MessageStream> {
     if (this.closing) throw new ClientClosedError('the client is closed');

@@ -1,0 +1,151 @@
+// The gRPC transport's wire pieces, without etcd: gRPC framing across chunk
+// boundaries, and the JSON form of etcd's messages, checked against
+// @bufbuild/protobuf's own proto3 JSON conversion.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { create, fromBinary, fromJson, type JsonValue, toBinary, toJson } from '@bufbuild/protobuf';
+import {
+  decodeMessage,
+  encodeMessage,
+  FrameReader,
+  frame,
+  grpcMethod,
+} from '@etcdkit/client/internal/grpc-wire';
+
+test('framed messages come out whole however the stream is cut', () => {
+  const messages = [Buffer.alloc(0), Buffer.from('a'), Buffer.alloc(70_000, 3), Buffer.from('xyz')];
+  const stream = Buffer.concat(messages.map((m) => frame(m)));
+  for (const size of [1, 2, 5, 7, 4096, stream.length]) {
+    const reader = new FrameReader();
+    const out: Buffer[] = [];
+    for (let at = 0; at < stream.length; at += size) {
+      for (const m of reader.push(stream.subarray(at, at + size))) out.push(Buffer.from(m));
+    }
+    assert.deepEqual(out, messages, `chunks of ${size}`);
+    assert.equal(reader.partial, false);
+  }
+  const cut = new FrameReader();
+  cut.push(frame(Buffer.from('abc')).subarray(0, 6));
+  assert.equal(cut.partial, true, 'a message cut short is noticed');
+});
+
+test('a compressed message is refused', () => {
+  const compressed = frame(Buffer.from('x'));
+  compressed[0] = 1;
+  assert.throws(() => new FrameReader().push(compressed), /compressed/);
+});
+
+const requests: Array<[string, Record<string, unknown>]> = [
+  ['kv/put', { key: 'YQ==', value: 'dmFsdWU=', lease: '7587868478427660083', prev_kv: true }],
+  [
+    'kv/range',
+    { key: 'YQ==', range_end: 'AA==', limit: '10', sort_order: 'DESCEND', keys_only: true },
+  ],
+  [
+    'kv/txn',
+    {
+      compare: [
+        { key: 'YQ==', target: 'VALUE', result: 'EQUAL', value: 'eA==' },
+        { key: 'YQ==', target: 'MOD', result: 'LESS', mod_revision: '0' },
+        { key: 'Yg==', target: 'LEASE', lease: '5' },
+      ],
+      success: [
+        { request_put: { key: 'YQ==', value: 'eQ==' } },
+        { request_delete_range: { key: 'Yw==' } },
+      ],
+      failure: [{ request_range: { key: 'YQ==' } }, { request_txn: { success: [] } }],
+    },
+  ],
+  ['lease/grant', { TTL: '15', ID: '0' }],
+  ['lease/keepalive', { ID: '-1' }],
+  [
+    'watch',
+    {
+      create_request: {
+        key: 'YQ==',
+        range_end: 'Yg==',
+        start_revision: '5',
+        filters: ['NOPUT', 'NODELETE'],
+        prev_kv: true,
+        progress_notify: true,
+        fragment: true,
+        watch_id: '3',
+      },
+    },
+  ],
+  ['watch', { cancel_request: { watch_id: '3' } }],
+  ['watch', { progress_request: {} }],
+];
+
+test('requests encode as @bufbuild/protobuf encodes their JSON form', () => {
+  for (const [route, body] of requests) {
+    const method = grpcMethod(route);
+    const ours = encodeMessage(method, body).subarray(5);
+    const reference = toBinary(method.input, fromJson(method.input, body as JsonValue));
+    assert.deepEqual(Buffer.from(ours), Buffer.from(reference), `${route} ${JSON.stringify(body)}`);
+  }
+});
+
+test('an unknown field or enum value is refused before sending', () => {
+  assert.throws(() => encodeMessage(grpcMethod('kv/put'), { kee: 'YQ==' }), /no field kee/);
+  assert.throws(
+    () => encodeMessage(grpcMethod('kv/range'), { key: 'YQ==', sort_order: 'SIDEWAYS' }),
+    /no value SIDEWAYS/,
+  );
+});
+
+test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left out', () => {
+  const range = grpcMethod('kv/range');
+  const watch = grpcMethod('watch');
+  const txn = grpcMethod('kv/txn');
+  const answers = [
+    [
+      range,
+      create(range.output, { header: { revision: 12n, memberId: 2n ** 63n + 5n }, count: 0n }),
+    ],
+    [
+      range,
+      create(range.output, {
+        kvs: [{ key: Buffer.from('k'), value: new Uint8Array(0), version: 1n, lease: 9n }],
+        more: true,
+        count: 3n,
+      }),
+    ],
+    [
+      watch,
+      create(watch.output, {
+        watchId: -1n,
+        created: true,
+        canceled: true,
+        cancelReason: 'etcdserver: no leader',
+        compactRevision: 4n,
+        fragment: true,
+        events: [
+          { type: 1, kv: { key: Buffer.from('d'), modRevision: 9n } },
+          {
+            type: 0,
+            kv: { key: Buffer.from('p'), value: Buffer.from('v') },
+            prevKv: { key: Buffer.from('p') },
+          },
+        ],
+      }),
+    ],
+    [
+      txn,
+      create(txn.output, {
+        succeeded: true,
+        responses: [
+          { response: { case: 'responsePut', value: { prevKv: { key: Buffer.from('a') } } } },
+          { response: { case: 'responseDeleteRange', value: { deleted: 2n } } },
+        ],
+      }),
+    ],
+  ] as const;
+  for (const [method, message] of answers) {
+    const bytes = toBinary(method.output, message as never);
+    const reference = toJson(method.output, fromBinary(method.output, bytes), {
+      useProtoFieldName: true,
+    });
+    assert.deepEqual(decodeMessage(method, bytes), reference, method.path);
+  }
+});
