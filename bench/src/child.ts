@@ -51,6 +51,12 @@ async function open(task: ChildTask, w: Workload, ctx: PrepareContext): Promise<
       const prepare = w.prepare.raw ?? missing(w, 'raw');
       return { op: await prepare(raw, ctx), close: () => raw.close() };
     }
+    case 'raw-grpc': {
+      const { RawGrpc } = await import('./raw-grpc.js');
+      const grpc = new RawGrpc(task.endpoint);
+      const prepare = w.prepare['raw-grpc'] ?? missing(w, 'raw-grpc');
+      return { op: await prepare(grpc, ctx), close: () => grpc.close() };
+    }
   }
 }
 

@@ -5,6 +5,21 @@
  */
 import { IMPLEMENTATIONS, type Implementation } from './protocol.js';
 import {
+  countKvs,
+  firstValue,
+  frame,
+  grantedLease,
+  leaseGrantRequest,
+  leaseRevokeRequest,
+  putOp,
+  putRequest,
+  rangeOp,
+  rangeRequest,
+  txnRequest,
+  txnSucceeded,
+  valueEquals,
+} from './raw-proto.js';
+import {
   b64,
   keyOf,
   LEASE_TTL,
@@ -27,6 +42,14 @@ const DIR_VALUE_BYTES = 128;
 /** Every result is stored here, so that none is left unread. */
 export let sink: unknown;
 
+/** The longest implementation name: keys that hold one are padded to it, to one length. */
+const IMPL_WIDTH = Math.max(...IMPLEMENTATIONS.map((impl) => impl.length));
+
+/** A key space of one implementation's own, for state that must not be shared; ends in `/`. */
+function ownSpace(space: string, impl: Implementation): string {
+  return `${ROOT}${space}/${impl.padEnd(IMPL_WIDTH, '_')}/`;
+}
+
 export function put(name: string, concurrency: number): Workload {
   const value = textValue(VALUE_BYTES);
   const keys = Array.from({ length: PUT_KEYS }, (_, n) => keyOf('put', n));
@@ -46,6 +69,12 @@ export function put(name: string, concurrency: number): Workload {
         const bodies = keys.map((k) => JSON.stringify({ key: b64(k), value: v }));
         return async (i) => {
           sink = await raw.post('kv/put', bodies[i % PUT_KEYS]!);
+        };
+      },
+      'raw-grpc': async (grpc) => {
+        const requests = keys.map((k) => frame(putRequest(k, value)));
+        return async (i) => {
+          sink = await grpc.call('KV/Put', requests[i % PUT_KEYS]!);
         };
       },
     },
@@ -71,6 +100,12 @@ export function get(name: string, concurrency: number): Workload {
         const bodies = keys.map((k) => JSON.stringify({ key: b64(k) }));
         return async (i) => {
           sink = await raw.post('kv/range', bodies[i % GET_KEYS]!);
+        };
+      },
+      'raw-grpc': async (grpc) => {
+        const requests = keys.map((k) => frame(rangeRequest(k)));
+        return async (i) => {
+          sink = await grpc.call('KV/Range', requests[i % GET_KEYS]!);
         };
       },
     },
@@ -113,6 +148,15 @@ export const readdir: Workload = {
         sink = await raw.post('kv/range', body);
       };
     },
+    // The pairs are counted, not decoded, as the raw gateway loop leaves its text unparsed.
+    'raw-grpc': async (grpc) => {
+      const request = frame(rangeRequest(DIR, `${ROOT}dir0`));
+      const check = countKvs(await grpc.call('KV/Range', request));
+      if (check !== DIR_KEYS) throw new Error(`readdir saw ${check} keys`);
+      return async () => {
+        sink = countKvs(await grpc.call('KV/Range', request));
+      };
+    },
   },
 };
 
@@ -122,7 +166,7 @@ export const readdir: Workload = {
  * fail. One counter per operation in flight.
  */
 function casKey(impl: Implementation, slot: number): string {
-  return `${ROOT}cas/${impl.padEnd(7, '_')}/${String(slot).padStart(2, '0')}`;
+  return `${ownSpace('cas', impl)}${String(slot).padStart(2, '0')}`;
 }
 
 /**
@@ -224,6 +268,25 @@ export function txnCas(name: string, concurrency: number): Workload {
             if (!text.includes('"succeeded":true')) throw new Error('compare-and-swap lost');
           });
       },
+      'raw-grpc': async (grpc, { implementation }) => {
+        const keys = slots.map((slot) => casKey(implementation, slot));
+        const read = async (key: string) =>
+          Number(firstValue(await grpc.call('KV/Range', frame(rangeRequest(key)))));
+        const counters = new Counters(await Promise.all(keys.map(read)));
+        // The failure branch is encoded once; the compare and the put carry the counters.
+        const reads = keys.map((key) => rangeOp(rangeRequest(key)));
+        return () =>
+          counters.use(async (slot, n) => {
+            const key = keys[slot]!;
+            const request = txnRequest(
+              [valueEquals(key, String(n))],
+              [putOp(putRequest(key, String(n + 1)))],
+              [reads[slot]!],
+            );
+            const answer = await grpc.call('KV/Txn', frame(request));
+            if (!txnSucceeded(answer)) throw new Error('compare-and-swap lost');
+          });
+      },
     },
   };
 }
@@ -255,6 +318,15 @@ export const lease: Workload = {
         sink = await raw.post('lease/revoke', `{"ID":"${id}"}`);
       };
     },
+    // The lease ID goes from the grant's answer to the revoke as the bytes of its varint.
+    'raw-grpc': async (grpc) => {
+      const grant = frame(leaseGrantRequest(LEASE_TTL));
+      return async () => {
+        const id = grantedLease(await grpc.call('Lease/LeaseGrant', grant));
+        if (id === undefined) throw new Error('the grant answered no lease ID');
+        sink = await grpc.call('Lease/LeaseRevoke', frame(leaseRevokeRequest(id)));
+      };
+    },
   },
 };
 
@@ -265,14 +337,19 @@ export const lease: Workload = {
  * so each operation waits for its own event.
  */
 export function watch(name: string, concurrency: number): Workload {
-  const keys = Array.from({ length: 64 }, (_, n) => keyOf('watch', n));
-  const prefix = `${ROOT}watch/`;
+  // Each implementation watches a prefix of its own, so a put wakes only its own watcher.
+  const space = (impl: Implementation) => {
+    const prefix = ownSpace('watch', impl);
+    const keys = Array.from({ length: 64 }, (_, n) => `${prefix}${String(n).padStart(4, '0')}`);
+    return { prefix, keys };
+  };
   return {
     name,
     title: 'put → event delivered to a prefix watcher',
     concurrency,
     prepare: {
       etcdkit: async (etcd, { implementation }) => {
+        const { prefix, keys } = space(implementation);
         const waiting = new Map<string, () => void>();
         const watcher = await etcd.watchdir(prefix);
         void (async () => {
@@ -289,6 +366,7 @@ export function watch(name: string, concurrency: number): Workload {
         };
       },
       etcd3: async (etcd, { implementation }) => {
+        const { prefix, keys } = space(implementation);
         const waiting = new Map<string, () => void>();
         const watcher = await etcd.watch().prefix(prefix).create();
         watcher.on('put', (kv) => waiting.get(kv.value.toString())?.());
@@ -298,6 +376,35 @@ export function watch(name: string, concurrency: number): Workload {
           await etcd.put(keys[i % keys.length]!).value(value);
           await seen;
           waiting.delete(value);
+        };
+      },
+      // One Watch stream; a put goes as a unary call on the same session.
+      'raw-grpc': async (grpc, { implementation }) => {
+        const { prefix, keys } = space(implementation);
+        const waiting = new Map<string, (failure?: Error) => void>();
+        let broken: Error | undefined;
+        const rangeEnd = `${prefix.slice(0, -1)}0`;
+        await grpc.watch(
+          prefix,
+          rangeEnd,
+          (value) => waiting.get(value)?.(),
+          (reason) => {
+            broken = reason;
+            for (const settle of waiting.values()) settle(reason);
+          },
+        );
+        return async (i) => {
+          if (broken) throw broken;
+          const value = `${implementation}-${i}`;
+          const seen = new Promise<void>((resolve, reject) =>
+            waiting.set(value, (failure) => (failure ? reject(failure) : resolve())),
+          );
+          try {
+            await grpc.call('KV/Put', frame(putRequest(keys[i % keys.length]!, value)));
+            await seen;
+          } finally {
+            waiting.delete(value);
+          }
         };
       },
     },

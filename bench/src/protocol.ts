@@ -8,7 +8,7 @@
  */
 
 /** The implementations compared side by side. */
-export const IMPLEMENTATIONS = ['etcdkit', 'etcd3', 'raw'] as const;
+export const IMPLEMENTATIONS = ['etcdkit', 'etcd3', 'raw', 'raw-grpc'] as const;
 export type Implementation = (typeof IMPLEMENTATIONS)[number];
 
 /** What a child is told to run; passed as JSON in its first argument. */

@@ -16,7 +16,12 @@ import type { EtcdCluster } from '@etcdkit/harness';
 import { request } from 'undici';
 import { machineBusyMicros, processCpuMicros } from './cpu-time.js';
 import { MeasuredProcess } from './measured-process.js';
-import type { ChildTask, Implementation, SliceResult } from './protocol.js';
+import {
+  type ChildTask,
+  IMPLEMENTATIONS,
+  type Implementation,
+  type SliceResult,
+} from './protocol.js';
 import type { Final, Sample } from './table.js';
 import type { Workload } from './workloads.js';
 
@@ -66,6 +71,8 @@ const SLICE_TRIES = 3;
 const QUIET_WAIT_MS = 5000;
 const QUIET_PROBE_MS = 250;
 const CORES = availableParallelism();
+/** Width of an implementation's name in the progress lines. */
+const NAME_WIDTH = Math.max(...IMPLEMENTATIONS.map((impl) => impl.length));
 
 /** Compacts the whole history, so every slice runs on the same small store. */
 async function compact(endpoint: string, etcd: Etcd<string>): Promise<void> {
@@ -161,7 +168,9 @@ export async function runWorkload(
     try {
       const child = await MeasuredProcess.start(task, settings.warmupMs + START_SLACK_MS);
       children.set(impl, child);
-      console.error(`${w.name.padEnd(8)} ${impl.padEnd(7)} warmed up with ${child.warmupOps} ops`);
+      console.error(
+        `${w.name.padEnd(8)} ${impl.padEnd(NAME_WIDTH)} warmed up with ${child.warmupOps} ops`,
+      );
     } catch (err) {
       fail(impl, err);
     }
@@ -179,7 +188,7 @@ export async function runWorkload(
             () => measureSlice(child, etcdPid, idle, settings.sliceMs),
             [etcdPid, child.pid, ...idle],
             options.disturbance,
-            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(7)}`,
+            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(NAME_WIDTH)}`,
           );
           const { result, serverCpuMicros, otherLoad } = slice;
           const sample: Sample = {
@@ -194,7 +203,7 @@ export async function runWorkload(
           };
           out.samples.push(sample);
           console.error(
-            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(7)}` +
+            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(NAME_WIDTH)}` +
               ` ${Math.round(sample.opsPerSec).toString().padStart(6)} ops/s` +
               `  client ${sample.clientCpuMicrosPerOp.toFixed(0).padStart(5)} µs/op` +
               `  etcd ${sample.serverCpuMicrosPerOp.toFixed(0).padStart(5)} µs/op` +

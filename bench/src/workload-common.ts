@@ -8,11 +8,13 @@ import type { Etcd } from '@etcdkit/client';
 import type { Etcd3 } from 'etcd3';
 import type { Implementation } from './protocol.js';
 import type { RawGateway } from './raw.js';
+import type { RawGrpc } from './raw-grpc.js';
 
 export interface Clients {
   etcdkit: Etcd<string>;
   etcd3: Etcd3;
   raw: RawGateway;
+  'raw-grpc': RawGrpc;
 }
 
 /** One operation; `i` counts from 0 over warm-up and measured phase together. */
