@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { GRPC_TRANSPORT } from './grpc-transport.js';
 import { drive } from './measure.js';
 import {
   type ChildMessage,
@@ -21,6 +22,13 @@ import { type Operation, type PrepareContext, type Workload, workloadByName } fr
 const PRIME_ROUNDS = 4;
 const PRIME_MS = 300;
 
+/** A failure to connect or prepare, which the runner reports apart from failures to run. */
+class SetUpFailure extends Error {
+  constructor(cause: unknown) {
+    super('set-up failed', { cause });
+  }
+}
+
 interface Opened {
   op: Operation;
   close(): Promise<void>;
@@ -36,6 +44,12 @@ async function open(task: ChildTask, w: Workload, ctx: PrepareContext): Promise<
     case 'etcdkit': {
       const { createClient } = await import('@etcdkit/client');
       const etcd = createClient({ endpoints: task.endpoint, codec: 'string' });
+      const prepare = w.prepare.etcdkit ?? missing(w, 'etcdkit');
+      return { op: await prepare(etcd, ctx), close: () => etcd.close() };
+    }
+    case 'etcdkit-grpc': {
+      const { createClient } = await import('@etcdkit/client');
+      const etcd = createClient({ endpoints: task.endpoint, codec: 'string', ...GRPC_TRANSPORT });
       const prepare = w.prepare.etcdkit ?? missing(w, 'etcdkit');
       return { op: await prepare(etcd, ctx), close: () => etcd.close() };
     }
@@ -121,6 +135,8 @@ async function main(): Promise<void> {
     handOff: (from, to) => {
       if (from >= measuredSince) handOffs.push(to - from);
     },
+  }).catch((err: unknown) => {
+    throw new SetUpFailure(err);
   });
   let index = 0;
   const run = async (maxOps: number, budgetMs: number) => {
@@ -197,7 +213,9 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  await send({ type: 'failed', message }).catch(() => undefined);
+  const setUp = err instanceof SetUpFailure;
+  const cause = setUp ? err.cause : err;
+  const message = cause instanceof Error ? (cause.stack ?? cause.message) : String(cause);
+  await send({ type: 'failed', message, setUp }).catch(() => undefined);
   process.exit(1);
 });

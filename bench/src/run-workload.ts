@@ -15,12 +15,13 @@ import { DEFAULT_CONNECTIONS, type Etcd } from '@etcdkit/client';
 import type { EtcdCluster } from '@etcdkit/harness';
 import { request } from 'undici';
 import { machineBusyMicros, processCpuMicros } from './cpu-time.js';
-import { MeasuredProcess } from './measured-process.js';
+import { MeasuredProcess, SetUpError } from './measured-process.js';
 import {
   type ChildTask,
   IMPLEMENTATIONS,
   type Implementation,
   type SliceResult,
+  writtenAs,
 } from './protocol.js';
 import type { Final, Sample } from './table.js';
 import type { Workload } from './workloads.js';
@@ -59,6 +60,8 @@ export interface WorkloadRun {
   samples: Sample[];
   finals: Final[];
   failures: string[];
+  /** Implementations left out because they could not be set up, and why. */
+  skipped: string[];
 }
 
 /** Bounds on every wait for a child, beyond the time its work is given. */
@@ -140,7 +143,7 @@ export async function runWorkload(
 ): Promise<WorkloadRun> {
   const { settings } = options;
   const etcdPid = cluster.members[0]!.pid!;
-  const out: WorkloadRun = { samples: [], finals: [], failures: [] };
+  const out: WorkloadRun = { samples: [], finals: [], failures: [], skipped: [] };
   const fail = (impl: Implementation, err: unknown) => {
     const message = `${w.name} ${impl}: ${err instanceof Error ? err.message : String(err)}`;
     out.failures.push(message);
@@ -148,7 +151,7 @@ export async function runWorkload(
   };
 
   await w.seed?.(admin);
-  const impls = options.implementations.filter((impl) => w.prepare[impl] !== undefined);
+  const impls = options.implementations.filter((impl) => w.prepare[writtenAs(impl)] !== undefined);
   // One child at a time warms up, so each has the machine to itself, as when measured.
   const children = new Map<Implementation, MeasuredProcess>();
   for (const impl of impls) {
@@ -172,7 +175,12 @@ export async function runWorkload(
         `${w.name.padEnd(8)} ${impl.padEnd(NAME_WIDTH)} warmed up with ${child.warmupOps} ops`,
       );
     } catch (err) {
-      fail(impl, err);
+      // One that cannot be set up (say, a client option this build lacks) is left out.
+      if (err instanceof SetUpError) {
+        const reason = `${w.name} ${impl}: ${err.message.split('\n')[0]}`;
+        out.skipped.push(reason);
+        console.error(`SKIPPED ${reason}`);
+      } else fail(impl, err);
     }
   }
 

@@ -79,7 +79,8 @@ const USAGE = `usage: node bench/dist/run.js [options] [workload...]
   --slices <n>      measured slices per implementation (default ${FULL.slices})
   --slice-ms <ms>   length of a slice (default ${FULL.sliceMs})
   --only <impls>    comma-separated implementations (default: ${IMPLEMENTATIONS.join(',')});
-                    ${COLD_START} always runs all of its programs
+                    ${COLD_START} always runs all of its programs. One that cannot be set up
+                    (etcdkit-grpc with a client without the gRPC transport) is skipped
   --tmpfs           keep etcd's data on /dev/shm, not on disk (the default temporary directory)
   --cpu-prof <impls>
                     write CPU profiles of the measured slices of these implementations
@@ -264,6 +265,7 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   const finals: Final[] = [];
   const failures: string[] = [];
+  const skipped: string[] = [];
   let coldStart: ColdStartRun[] = [];
   try {
     const server = await admin.version();
@@ -287,10 +289,13 @@ async function main(): Promise<void> {
       samples.push(...run.samples);
       finals.push(...run.finals);
       failures.push(...run.failures);
+      skipped.push(...run.skipped);
     }
     if (options.coldStartRounds > 0) {
       try {
-        coldStart = await runColdStart(cluster.endpoint, { rounds: options.coldStartRounds });
+        const cold = await runColdStart(cluster.endpoint, { rounds: options.coldStartRounds });
+        coldStart = cold.runs;
+        skipped.push(...cold.skipped);
       } catch (err) {
         failures.push(`${COLD_START}: ${(err as Error).message}`);
       }
@@ -336,6 +341,7 @@ async function main(): Promise<void> {
         `${JSON.stringify({ lines, samples, finals, coldStart }, null, 2)}\n`,
       );
     }
+    for (const s of skipped) console.log(`SKIPPED ${s}`);
     for (const f of failures) console.log(`FAILED ${f}`);
   } finally {
     await admin.close();

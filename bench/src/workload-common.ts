@@ -6,10 +6,11 @@
  */
 import type { Etcd } from '@etcdkit/client';
 import type { Etcd3 } from 'etcd3';
-import type { Implementation } from './protocol.js';
+import type { Implementation, WrittenImplementation } from './protocol.js';
 import type { RawGateway } from './raw.js';
 import type { RawGrpc } from './raw-grpc.js';
 
+/** The client each implementation's code is given. */
 export interface Clients {
   etcdkit: Etcd<string>;
   etcd3: Etcd3;
@@ -43,7 +44,8 @@ export interface Workload {
   warmupOps?: number;
   /** Writes the data the workload reads. Runs in the runner before the first child. */
   seed?: (etcd: Etcd<string>) => Promise<void>;
-  prepare: { [K in Implementation]?: Prepare<Clients[K]> };
+  /** Per implementation; etcdkit-grpc runs etcdkit's (protocol.ts, writtenAs). */
+  prepare: { [K in WrittenImplementation]?: Prepare<Clients[K]> };
 }
 
 export const LEASE_TTL = 60;
