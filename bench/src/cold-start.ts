@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findEtcdctl } from '@etcdkit/harness';
+import type { Skip } from './run-workload.js';
 import { median, spread } from './stats.js';
 import { markdown, ms, times } from './table.js';
 
@@ -148,7 +149,7 @@ async function runOnce(
 export interface ColdStart {
   runs: ColdStartRun[];
   /** Programs left out because their first run failed, and why. */
-  skipped: string[];
+  skipped: Skip[];
 }
 
 /**
@@ -169,10 +170,10 @@ export async function runColdStart(
       try {
         await runOnce(program, 0, endpoint, etcdctl ?? '', scratch);
       } catch (err) {
-        const reason = `cold-start ${program}: ${(err as Error).message.split('\n')[0]}`;
+        const reason = (err as Error).message.split('\n')[0]!;
         failed.add(program);
-        out.skipped.push(reason);
-        console.error(`SKIPPED ${reason}`);
+        out.skipped.push({ workload: 'cold-start', implementation: program, reason });
+        console.error(`SKIPPED cold-start ${program}: ${reason}`);
       }
     }
     programs = programs.filter((p) => !failed.has(p));

@@ -56,12 +56,20 @@ export interface Disturbance {
   keptDisturbed: number;
 }
 
+/** An implementation left out of a workload because it could not be set up. */
+export interface Skip {
+  workload: string;
+  implementation: string;
+  /** The first line of the error. */
+  reason: string;
+}
+
 export interface WorkloadRun {
   samples: Sample[];
   finals: Final[];
   failures: string[];
   /** Implementations left out because they could not be set up, and why. */
-  skipped: string[];
+  skipped: Skip[];
 }
 
 /** Bounds on every wait for a child, beyond the time its work is given. */
@@ -177,9 +185,9 @@ export async function runWorkload(
     } catch (err) {
       // One that cannot be set up (say, a client option this build lacks) is left out.
       if (err instanceof SetUpError) {
-        const reason = `${w.name} ${impl}: ${err.message.split('\n')[0]}`;
-        out.skipped.push(reason);
-        console.error(`SKIPPED ${reason}`);
+        const reason = err.message.split('\n')[0]!;
+        out.skipped.push({ workload: w.name, implementation: impl, reason });
+        console.error(`SKIPPED ${w.name} ${impl}: ${reason}`);
       } else fail(impl, err);
     }
   }
