@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { GRPC_TRANSPORT } from './grpc-transport.js';
 import { drive } from './measure.js';
 import {
   type ChildMessage,
@@ -20,6 +21,13 @@ import { type Operation, type PrepareContext, type Workload, workloadByName } fr
 /** The burst before each slice: enough to reopen every connection of the pool. */
 const PRIME_ROUNDS = 4;
 const PRIME_MS = 300;
+
+/** A failure to connect or prepare, which the runner reports apart from failures to run. */
+class SetUpFailure extends Error {
+  constructor(cause: unknown) {
+    super('set-up failed', { cause });
+  }
+}
 
 interface Opened {
   op: Operation;
@@ -39,6 +47,12 @@ async function open(task: ChildTask, w: Workload, ctx: PrepareContext): Promise<
       const prepare = w.prepare.etcdkit ?? missing(w, 'etcdkit');
       return { op: await prepare(etcd, ctx), close: () => etcd.close() };
     }
+    case 'etcdkit-grpc': {
+      const { createClient } = await import('@etcdkit/client');
+      const etcd = createClient({ endpoints: task.endpoint, codec: 'string', ...GRPC_TRANSPORT });
+      const prepare = w.prepare.etcdkit ?? missing(w, 'etcdkit');
+      return { op: await prepare(etcd, ctx), close: () => etcd.close() };
+    }
     case 'etcd3': {
       const { Etcd3 } = await import('etcd3');
       const etcd = new Etcd3({ hosts: task.endpoint });
@@ -50,6 +64,12 @@ async function open(task: ChildTask, w: Workload, ctx: PrepareContext): Promise<
       const raw = new RawGateway(task.endpoint, task.rawConnections);
       const prepare = w.prepare.raw ?? missing(w, 'raw');
       return { op: await prepare(raw, ctx), close: () => raw.close() };
+    }
+    case 'raw-grpc': {
+      const { RawGrpc } = await import('./raw-grpc.js');
+      const grpc = new RawGrpc(task.endpoint);
+      const prepare = w.prepare['raw-grpc'] ?? missing(w, 'raw-grpc');
+      return { op: await prepare(grpc, ctx), close: () => grpc.close() };
     }
   }
 }
@@ -115,6 +135,8 @@ async function main(): Promise<void> {
     handOff: (from, to) => {
       if (from >= measuredSince) handOffs.push(to - from);
     },
+  }).catch((err: unknown) => {
+    throw new SetUpFailure(err);
   });
   let index = 0;
   const run = async (maxOps: number, budgetMs: number) => {
@@ -191,7 +213,9 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  await send({ type: 'failed', message }).catch(() => undefined);
+  const setUp = err instanceof SetUpFailure;
+  const cause = setUp ? err.cause : err;
+  const message = cause instanceof Error ? (cause.stack ?? cause.message) : String(cause);
+  await send({ type: 'failed', message, setUp }).catch(() => undefined);
   process.exit(1);
 });

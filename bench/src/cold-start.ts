@@ -1,10 +1,12 @@
 /**
  * The cold-start workload: a fresh process that imports a client, puts one
  * key, closes the client and exits, as a short script or a shell command
- * does. Five programs take turns, in rounds whose order rotates:
+ * does. Six programs take turns, in rounds whose order rotates:
  *
  * - `etcdkit`, `etcd3`: cold-start-child.js with that library, exiting by
  *   itself once the client is closed.
+ * - `etcdkit-grpc`: the etcdkit script with a client that calls etcd over
+ *   gRPC.
  * - `etcdkit-liftoff-only`: the same etcdkit script under `node
  *   --liftoff-only`, which keeps V8 from optimising undici's WebAssembly HTTP
  *   parser after the first response, a compilation Node waits for before the
@@ -17,7 +19,10 @@
  * time when `/usr/bin/time` exists, for the peak RSS of its whole life: a
  * process can grow after its last JavaScript ran (V8 finishing background
  * compilation). Without GNU time the peak is the one at the `exit` event.
- * Ratios are paired: within a round, then the median over the rounds.
+ * Ratios are paired: within a round, then the median over the rounds. A
+ * program that fails in the first round, which warms the file cache, is left
+ * out of the others (etcdkit-grpc, with a client that lacks the option).
+ * A failure in a later round ends the workload.
  */
 import { type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +31,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findEtcdctl } from '@etcdkit/harness';
+import type { Skip } from './run-workload.js';
 import { median, spread } from './stats.js';
 import { markdown, ms, times } from './table.js';
 
@@ -44,6 +50,7 @@ export interface ColdStartReport {
 
 export const COLD_START_PROGRAMS = [
   'etcdkit',
+  'etcdkit-grpc',
   'etcdkit-liftoff-only',
   'etcd3',
   'etcdkit-cli',
@@ -88,6 +95,7 @@ function commandLine(
 ): [string, string[]] {
   switch (program) {
     case 'etcdkit':
+    case 'etcdkit-grpc':
     case 'etcd3':
       return [process.execPath, [CHILD, program, endpoint, key]];
     case 'etcdkit-liftoff-only':
@@ -138,27 +146,47 @@ async function runOnce(
   return { program, round, wallMs, peakRssMb: peakKb / 1024, report };
 }
 
-/** Runs `rounds` rounds of every program (after one round to warm the file cache). */
+export interface ColdStart {
+  runs: ColdStartRun[];
+  /** Programs left out because their first run failed, and why. */
+  skipped: Skip[];
+}
+
+/**
+ * Runs `rounds` rounds of every program, after one round that warms the file
+ * cache and leaves out the programs that fail in it.
+ */
 export async function runColdStart(
   endpoint: string,
   settings: ColdStartSettings,
-): Promise<ColdStartRun[]> {
+): Promise<ColdStart> {
   const etcdctl = etcdctlPath();
-  const programs = COLD_START_PROGRAMS.filter((p) => p !== 'etcdctl' || etcdctl !== undefined);
+  let programs = COLD_START_PROGRAMS.filter((p) => p !== 'etcdctl' || etcdctl !== undefined);
   const scratch = mkdtempSync(join(tmpdir(), 'etcdkit-cold-start-'));
-  const runs: ColdStartRun[] = [];
+  const out: ColdStart = { runs: [], skipped: [] };
   try {
-    for (let round = 0; round <= settings.rounds; round++) {
+    const failed = new Set<ColdStartProgram>();
+    for (const program of programs) {
+      try {
+        await runOnce(program, 0, endpoint, etcdctl ?? '', scratch);
+      } catch (err) {
+        const reason = (err as Error).message.split('\n')[0]!;
+        failed.add(program);
+        out.skipped.push({ workload: 'cold-start', implementation: program, reason });
+        console.error(`SKIPPED cold-start ${program}: ${reason}`);
+      }
+    }
+    programs = programs.filter((p) => !failed.has(p));
+    for (let round = 1; round <= settings.rounds; round++) {
       const order = programs.map((_, i) => programs[(i + round) % programs.length]!);
       for (const program of order) {
-        const run = await runOnce(program, round, endpoint, etcdctl ?? '', scratch);
-        if (round > 0) runs.push(run);
+        out.runs.push(await runOnce(program, round, endpoint, etcdctl ?? '', scratch));
       }
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  return runs;
+  return out;
 }
 
 /** Median over the runs of a part, NaN where the program does not report it. */
@@ -231,6 +259,8 @@ export function coldStartRatioTable(runs: readonly ColdStartRun[]): string {
   const pairs: [ColdStartProgram, ColdStartProgram][] = [
     ['etcdkit', 'etcd3'],
     ['etcdkit-liftoff-only', 'etcd3'],
+    ['etcdkit-grpc', 'etcd3'],
+    ['etcdkit-grpc', 'etcdkit'],
     ['etcdkit-cli', 'etcd3'],
     ['etcdkit-cli', 'etcdctl'],
   ];

@@ -11,6 +11,11 @@ const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 
 type Answer<T extends ChildMessage['type']> = Extract<ChildMessage, { type: T }>;
 
+/** The child failed while connecting or preparing, before its warm-up. */
+export class SetUpError extends Error {
+  override name = 'SetUpError';
+}
+
 export class MeasuredProcess {
   readonly #proc: ChildProcess;
   readonly #queue: ChildMessage[] = [];
@@ -90,7 +95,7 @@ export class MeasuredProcess {
 
   async #expect<T extends ChildMessage['type']>(type: T, timeoutMs: number): Promise<Answer<T>> {
     const m = await this.#next(timeoutMs);
-    if (m.type === 'failed') throw new Error(m.message);
+    if (m.type === 'failed') throw m.setUp ? new SetUpError(m.message) : new Error(m.message);
     if (m.type !== type) throw new Error(`expected ${type} from the child, got ${m.type}`);
     return m as Answer<T>;
   }

@@ -7,9 +7,20 @@
  * when the child answers `slice`. `stop` ends the child, which answers `final`.
  */
 
-/** The implementations compared side by side. */
-export const IMPLEMENTATIONS = ['etcdkit', 'etcd3', 'raw'] as const;
+/**
+ * The implementations compared side by side. etcdkit-grpc runs etcdkit's
+ * code with a client that calls etcd over gRPC instead of the gateway.
+ */
+export const IMPLEMENTATIONS = ['etcdkit', 'etcdkit-grpc', 'etcd3', 'raw', 'raw-grpc'] as const;
 export type Implementation = (typeof IMPLEMENTATIONS)[number];
+
+/** Implementations that a workload writes code for; the others run another's code. */
+export type WrittenImplementation = Exclude<Implementation, 'etcdkit-grpc'>;
+
+/** Whose code an implementation runs. */
+export function writtenAs(impl: Implementation): WrittenImplementation {
+  return impl === 'etcdkit-grpc' ? 'etcdkit' : impl;
+}
 
 /** What a child is told to run; passed as JSON in its first argument. */
 export interface ChildTask {
@@ -65,7 +76,8 @@ export type ChildMessage =
   | { type: 'primed' }
   | { type: 'slice'; result: SliceResult }
   | { type: 'final'; result: FinalResult }
-  | { type: 'failed'; message: string };
+  /** `setUp`: the child failed before warming up, while connecting or preparing. */
+  | { type: 'failed'; message: string; setUp?: boolean };
 
 export type RunnerMessage = { type: 'prime' } | { type: 'go' } | { type: 'stop' };
 

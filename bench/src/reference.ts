@@ -50,7 +50,7 @@ export function referenceTable(
   const rows: string[][] = [];
   for (const ref of BEFORE) {
     const own = samples.filter((s) => s.workload === ref.workload);
-    if (own.length === 0) continue;
+    if (!own.some((s) => s.implementation === 'etcdkit')) continue;
     rows.push([
       `${ref.what} (\`${ref.workload}\`)`,
       `${ref.vsEtcd3.toFixed(2)}×`,

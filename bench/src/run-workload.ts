@@ -15,8 +15,14 @@ import { DEFAULT_CONNECTIONS, type Etcd } from '@etcdkit/client';
 import type { EtcdCluster } from '@etcdkit/harness';
 import { request } from 'undici';
 import { machineBusyMicros, processCpuMicros } from './cpu-time.js';
-import { MeasuredProcess } from './measured-process.js';
-import type { ChildTask, Implementation, SliceResult } from './protocol.js';
+import { MeasuredProcess, SetUpError } from './measured-process.js';
+import {
+  type ChildTask,
+  IMPLEMENTATIONS,
+  type Implementation,
+  type SliceResult,
+  writtenAs,
+} from './protocol.js';
 import type { Final, Sample } from './table.js';
 import type { Workload } from './workloads.js';
 
@@ -50,10 +56,20 @@ export interface Disturbance {
   keptDisturbed: number;
 }
 
+/** An implementation left out of a workload because it could not be set up. */
+export interface Skip {
+  workload: string;
+  implementation: string;
+  /** The first line of the error. */
+  reason: string;
+}
+
 export interface WorkloadRun {
   samples: Sample[];
   finals: Final[];
   failures: string[];
+  /** Implementations left out because they could not be set up, and why. */
+  skipped: Skip[];
 }
 
 /** Bounds on every wait for a child, beyond the time its work is given. */
@@ -66,6 +82,8 @@ const SLICE_TRIES = 3;
 const QUIET_WAIT_MS = 5000;
 const QUIET_PROBE_MS = 250;
 const CORES = availableParallelism();
+/** Width of an implementation's name in the progress lines. */
+const NAME_WIDTH = Math.max(...IMPLEMENTATIONS.map((impl) => impl.length));
 
 /** Compacts the whole history, so every slice runs on the same small store. */
 async function compact(endpoint: string, etcd: Etcd<string>): Promise<void> {
@@ -133,7 +151,7 @@ export async function runWorkload(
 ): Promise<WorkloadRun> {
   const { settings } = options;
   const etcdPid = cluster.members[0]!.pid!;
-  const out: WorkloadRun = { samples: [], finals: [], failures: [] };
+  const out: WorkloadRun = { samples: [], finals: [], failures: [], skipped: [] };
   const fail = (impl: Implementation, err: unknown) => {
     const message = `${w.name} ${impl}: ${err instanceof Error ? err.message : String(err)}`;
     out.failures.push(message);
@@ -141,7 +159,7 @@ export async function runWorkload(
   };
 
   await w.seed?.(admin);
-  const impls = options.implementations.filter((impl) => w.prepare[impl] !== undefined);
+  const impls = options.implementations.filter((impl) => w.prepare[writtenAs(impl)] !== undefined);
   // One child at a time warms up, so each has the machine to itself, as when measured.
   const children = new Map<Implementation, MeasuredProcess>();
   for (const impl of impls) {
@@ -161,9 +179,16 @@ export async function runWorkload(
     try {
       const child = await MeasuredProcess.start(task, settings.warmupMs + START_SLACK_MS);
       children.set(impl, child);
-      console.error(`${w.name.padEnd(8)} ${impl.padEnd(7)} warmed up with ${child.warmupOps} ops`);
+      console.error(
+        `${w.name.padEnd(8)} ${impl.padEnd(NAME_WIDTH)} warmed up with ${child.warmupOps} ops`,
+      );
     } catch (err) {
-      fail(impl, err);
+      // One that cannot be set up (say, a client option this build lacks) is left out.
+      if (err instanceof SetUpError) {
+        const reason = err.message.split('\n')[0]!;
+        out.skipped.push({ workload: w.name, implementation: impl, reason });
+        console.error(`SKIPPED ${w.name} ${impl}: ${reason}`);
+      } else fail(impl, err);
     }
   }
 
@@ -179,7 +204,7 @@ export async function runWorkload(
             () => measureSlice(child, etcdPid, idle, settings.sliceMs),
             [etcdPid, child.pid, ...idle],
             options.disturbance,
-            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(7)}`,
+            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(NAME_WIDTH)}`,
           );
           const { result, serverCpuMicros, otherLoad } = slice;
           const sample: Sample = {
@@ -194,7 +219,7 @@ export async function runWorkload(
           };
           out.samples.push(sample);
           console.error(
-            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(7)}` +
+            `${w.name.padEnd(8)} ${round}/${settings.slices} ${impl.padEnd(NAME_WIDTH)}` +
               ` ${Math.round(sample.opsPerSec).toString().padStart(6)} ops/s` +
               `  client ${sample.clientCpuMicrosPerOp.toFixed(0).padStart(5)} µs/op` +
               `  etcd ${sample.serverCpuMicrosPerOp.toFixed(0).padStart(5)} µs/op` +

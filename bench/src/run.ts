@@ -33,11 +33,13 @@ import {
   type RunOptions,
   runWorkload,
   type Settings,
+  type Skip,
 } from './run-workload.js';
 import { median } from './stats.js';
 import {
   type Final,
   figuresTable,
+  grpcRatioTable,
   handOffTable,
   ratioTable,
   type Sample,
@@ -79,7 +81,8 @@ const USAGE = `usage: node bench/dist/run.js [options] [workload...]
   --slices <n>      measured slices per implementation (default ${FULL.slices})
   --slice-ms <ms>   length of a slice (default ${FULL.sliceMs})
   --only <impls>    comma-separated implementations (default: ${IMPLEMENTATIONS.join(',')});
-                    ${COLD_START} always runs all of its programs
+                    ${COLD_START} always runs all of its programs. One that cannot be set up
+                    (etcdkit-grpc with a client without the gRPC transport) is skipped
   --tmpfs           keep etcd's data on /dev/shm, not on disk (the default temporary directory)
   --cpu-prof <impls>
                     write CPU profiles of the measured slices of these implementations
@@ -254,6 +257,24 @@ function describeDisturbance(d: Disturbance): string {
   );
 }
 
+/** One line per implementation and reason, naming the workloads it was left out of. */
+function describeSkips(skips: readonly Skip[]): string[] {
+  const groups = new Map<string, { implementation: string; reason: string; workloads: string[] }>();
+  for (const s of skips) {
+    const id = `${s.implementation}\n${s.reason}`;
+    const group = groups.get(id) ?? {
+      implementation: s.implementation,
+      reason: s.reason,
+      workloads: [],
+    };
+    group.workloads.push(s.workload);
+    groups.set(id, group);
+  }
+  return [...groups.values()].map(
+    (g) => `SKIPPED ${g.implementation} in ${g.workloads.join(', ')}: ${g.reason}`,
+  );
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = Date.now();
@@ -264,6 +285,7 @@ async function main(): Promise<void> {
   const samples: Sample[] = [];
   const finals: Final[] = [];
   const failures: string[] = [];
+  const skipped: Skip[] = [];
   let coldStart: ColdStartRun[] = [];
   try {
     const server = await admin.version();
@@ -287,10 +309,13 @@ async function main(): Promise<void> {
       samples.push(...run.samples);
       finals.push(...run.finals);
       failures.push(...run.failures);
+      skipped.push(...run.skipped);
     }
     if (options.coldStartRounds > 0) {
       try {
-        coldStart = await runColdStart(cluster.endpoint, { rounds: options.coldStartRounds });
+        const cold = await runColdStart(cluster.endpoint, { rounds: options.coldStartRounds });
+        coldStart = cold.runs;
+        skipped.push(...cold.skipped);
       } catch (err) {
         failures.push(`${COLD_START}: ${(err as Error).message}`);
       }
@@ -313,8 +338,11 @@ async function main(): Promise<void> {
     if (rows.length === 0) lines.splice(3, 3);
     console.log(`${lines.join('  \n')}\n`);
     if (rows.length > 0) {
-      console.log(`${figuresTable(rows)}\n`);
-      console.log(`${ratioTable(rows)}\n`);
+      console.log(`${figuresTable(rows, options.implementations)}\n`);
+      const etcdkitRan = samples.some((s) => s.implementation === 'etcdkit');
+      if (etcdkitRan) console.log(`${ratioTable(rows)}\n`);
+      const grpc = grpcRatioTable(rows);
+      if (grpc) console.log(`gRPC, paired by round:\n\n${grpc}\n`);
       const handOffs = handOffTable(finals);
       if (handOffs)
         console.log(`Lock hand-offs, from a release call to the next acquire:\n\n${handOffs}\n`);
@@ -336,6 +364,7 @@ async function main(): Promise<void> {
         `${JSON.stringify({ lines, samples, finals, coldStart }, null, 2)}\n`,
       );
     }
+    for (const line of describeSkips(skipped)) console.log(line);
     for (const f of failures) console.log(`FAILED ${f}`);
   } finally {
     await admin.close();

@@ -1,7 +1,8 @@
 /**
- * The tables: absolute figures per workload and implementation, and etcdkit's
- * ratios against etcd3 and against the raw loop. Printed as Markdown, so the
- * output pastes into RESULTS.md as is.
+ * The tables: absolute figures per workload and implementation, etcdkit's
+ * ratios against etcd3 and against the raw loop, and the same for the gRPC
+ * implementations. Printed as Markdown, so the output pastes into RESULTS.md
+ * as is.
  *
  * The machine's speed drifts from second to second, and a round of slices
  * (one per implementation, back to back) shares that drift. So a ratio is the
@@ -105,8 +106,11 @@ const whole = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString(
 export const ms = (n: number) => (!Number.isFinite(n) ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
 export const times = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '—');
 
-/** Absolute figures: one line per workload and implementation. */
-export function figuresTable(rows: readonly WorkloadRow[]): string {
+/** Absolute figures: one line per workload and implementation of the run. */
+export function figuresTable(
+  rows: readonly WorkloadRow[],
+  implementations: readonly Implementation[] = IMPLEMENTATIONS,
+): string {
   const header = [
     'workload',
     'impl',
@@ -120,7 +124,7 @@ export function figuresTable(rows: readonly WorkloadRow[]): string {
   ];
   const out: string[][] = [];
   for (const row of rows) {
-    for (const impl of IMPLEMENTATIONS) {
+    for (const impl of IMPLEMENTATIONS.filter((i) => implementations.includes(i))) {
       const s = row.byImplementation[impl];
       const label = `${row.name} (${row.concurrency} in flight)`;
       if (!s) {
@@ -184,6 +188,37 @@ export function ratioTable(rows: readonly WorkloadRow[]): string {
     ];
   });
   return markdown(header, out, 1);
+}
+
+/** The pairs of the gRPC table: etcdkit over gRPC against its limit and against etcd3, and that limit against etcd3. */
+const GRPC_PAIRS: readonly (readonly [Implementation, Implementation])[] = [
+  ['etcdkit-grpc', 'raw-grpc'],
+  ['etcdkit-grpc', 'etcd3'],
+  ['raw-grpc', 'etcd3'],
+];
+
+/**
+ * The gRPC implementations: per pair, ops/s (above 1 is better) and etcd CPU
+ * per operation (below 1 is better), paired by round, with the spread of the
+ * rounds' ratios. Undefined when no workload ran a pair.
+ */
+export function grpcRatioTable(rows: readonly WorkloadRow[]): string | undefined {
+  const header = [
+    'workload',
+    ...GRPC_PAIRS.flatMap(([a, b]) => [`ops/s ${a} ÷ ${b}`, `etcd CPU ${a} ÷ ${b}`]),
+  ];
+  const ran = (row: WorkloadRow) =>
+    GRPC_PAIRS.some(([a, b]) => row.byImplementation[a] && row.byImplementation[b]);
+  const out = rows
+    .filter(ran)
+    .map((row) => [
+      row.name,
+      ...GRPC_PAIRS.flatMap(([a, b]) => [
+        timesWithSpread(pairedRatios(row.samples, a, b, (s) => s.opsPerSec)),
+        timesWithSpread(pairedRatios(row.samples, a, b, (s) => s.serverCpuMicrosPerOp)),
+      ]),
+    ]);
+  return out.length === 0 ? undefined : markdown(header, out, 1);
 }
 
 /** Lock hand-offs: from one holder's release call to the next holder's acquire, per implementation. */
