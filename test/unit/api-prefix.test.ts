@@ -1,5 +1,6 @@
 // The gateway's path prefix depends on the server version; etcd 3.2 and 3.3 are
 // not installed here, so a small HTTP server on 127.0.0.1 plays their /version.
+// The prefix is the gateway's alone: these clients speak the gateway.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -32,7 +33,7 @@ for (const [version, prefix] of [
 ] as const) {
   test(`etcd ${version} is spoken to under ${prefix}`, async () => {
     const gateway = await fakeGateway(version);
-    const etcd = new Etcd({ endpoints: gateway.url });
+    const etcd = new Etcd({ transport: 'gateway', endpoints: gateway.url });
     try {
       await Promise.all([etcd.get('a'), etcd.get('b')]);
       await etcd.get('c');
@@ -52,7 +53,7 @@ for (const [version, prefix] of [
 
 test('an etcd without a v3 gateway is refused with ProtocolError', async () => {
   const gateway = await fakeGateway('3.1.20');
-  const etcd = new Etcd({ endpoints: gateway.url });
+  const etcd = new Etcd({ transport: 'gateway', endpoints: gateway.url });
   try {
     await assert.rejects(etcd.get('a'), ProtocolError);
     assert.deepEqual(gateway.paths, ['GET /version']);
@@ -64,7 +65,7 @@ test('an etcd without a v3 gateway is refused with ProtocolError', async () => {
 
 test('an explicit apiPrefix skips detection', async () => {
   const gateway = await fakeGateway('3.4.23');
-  const etcd = new Etcd({ endpoints: gateway.url, apiPrefix: '/v3beta' });
+  const etcd = new Etcd({ transport: 'gateway', endpoints: gateway.url, apiPrefix: '/v3beta' });
   try {
     await etcd.get('a');
     assert.deepEqual(gateway.paths, ['POST /v3beta/kv/range']);

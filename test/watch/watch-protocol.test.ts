@@ -40,6 +40,8 @@ function gate(): { open: () => void; opened: Promise<void> } {
 
 function client(url: string, transport: Transport, watch: Json = {}) {
   return createClient({
+    // Scripted gateways speak the gateway's watch protocol: the client must too.
+    transport: 'gateway',
     endpoints: url,
     codec: 'string',
     timeout: 2_000,
@@ -293,6 +295,7 @@ describe('websocket: protocol', () => {
       stream.send(wire.events(id, 4, [wire.put('k', 'v', 4)]));
     });
     await using etcd = createClient({
+      transport: 'gateway',
       endpoints: [silent.url, gateway.url],
       apiPrefix: '/v3',
       codec: 'string',
