@@ -94,7 +94,17 @@ test('an unknown field or enum value is refused before sending', () => {
   );
 });
 
-test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left out', () => {
+/** The gateway's JSON form of a decoded answer: bytes in base64. */
+function asGatewayJson(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (Array.isArray(value)) return value.map(asGatewayJson);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asGatewayJson(v)]));
+  }
+  return value;
+}
+
+test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left out, bytes as bytes', () => {
   const range = grpcMethod('kv/range');
   const watch = grpcMethod('watch');
   const txn = grpcMethod('kv/txn');
@@ -146,6 +156,6 @@ test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left
     const reference = toJson(method.output, fromBinary(method.output, bytes), {
       useProtoFieldName: true,
     });
-    assert.deepEqual(decodeMessage(method, bytes), reference, method.path);
+    assert.deepEqual(asGatewayJson(decodeMessage(method, bytes)), reference, method.path);
   }
 });

@@ -4,9 +4,9 @@
  * access, so a listing with one undecodable value still reads, and a
  * `keysOnly` listing never decodes at all.
  */
-import { fromBase64, type KeySpace, utf8 } from './bytes.js';
+import { type KeySpace, utf8 } from './bytes.js';
 import type { Codec } from './codec.js';
-import { asArray, asObject, int64, smallInt, str } from './wire.js';
+import { asArray, asObject, bytesField, int64, smallInt, str } from './wire.js';
 
 export interface KeyValue<V = unknown> {
   /** The key as UTF-8 text, with the client's keyPrefix stripped. */
@@ -40,8 +40,8 @@ class StoredKeyValue<V> implements KeyValue<V> {
   #value: V | undefined;
 
   constructor(raw: Record<string, unknown>, keys: KeySpace, codec: Codec<V>) {
-    this.keyBytes = keys.strip(fromBase64(str(raw.key, 'kv.key')));
-    this.valueBytes = fromBase64(str(raw.value, 'kv.value'));
+    this.keyBytes = keys.strip(bytesField(raw.key, 'kv.key'));
+    this.valueBytes = bytesField(raw.value, 'kv.value');
     this.createRevision = int64(raw.create_revision, 'kv.create_revision');
     this.modRevision = int64(raw.mod_revision, 'kv.mod_revision');
     this.version = smallInt(raw.version, 'kv.version');

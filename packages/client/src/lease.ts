@@ -3,7 +3,7 @@
  * of leases. Lease IDs are bigint: they exceed 2^53.
  */
 import { randomBytes } from 'node:crypto';
-import { fromBase64, utf8 } from './bytes.js';
+import { utf8 } from './bytes.js';
 import type { Context } from './context.js';
 import {
   EtcdError,
@@ -15,7 +15,16 @@ import {
 } from './errors.js';
 import { checkOptions, type LeaseId, optionSet, toLeaseId } from './options.js';
 import type { CallOptions } from './transport.js';
-import { asArray, asObject, headerRevision, int64, optObject, smallInt, str } from './wire.js';
+import {
+  asArray,
+  asObject,
+  bytesField,
+  headerRevision,
+  int64,
+  optObject,
+  smallInt,
+  str,
+} from './wire.js';
 
 export interface Lease {
   id: bigint;
@@ -174,7 +183,7 @@ export async function timetolive(
   const res = await ctx.transport.call('lease/timetolive', body, options, false);
   const ttl = smallInt(res.TTL, 'TTL');
   if (ttl < 0) return undefined;
-  const keyBytes = asArray(res.keys, 'keys').map((k) => ctx.keys.strip(fromBase64(str(k, 'key'))));
+  const keyBytes = asArray(res.keys, 'keys').map((k) => ctx.keys.strip(bytesField(k, 'key')));
   return {
     id: int64(res.ID, 'ID'),
     ttl,

@@ -49,6 +49,19 @@ export function str(value: unknown, what: string): string {
   throw new ProtocolError(`expected a string for ${what}`);
 }
 
+/**
+ * A bytes field: base64 in the gateway's JSON; the gRPC transport hands its
+ * bytes over as they came, sparing a base64 round trip.
+ */
+export function bytesField(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value === undefined || value === null) return EMPTY;
+  if (typeof value === 'string') return Buffer.from(value, 'base64');
+  throw new ProtocolError(`expected bytes for ${what}`);
+}
+
+const EMPTY = new Uint8Array(0);
+
 /** The revision from a response header. */
 export function headerRevision(body: Json): bigint {
   const header = optObject(body.header, 'header');
