@@ -14,16 +14,23 @@ export const CONNECTION_FLAGS = {
   key: { type: 'string' },
   insecure: { type: 'boolean' },
   timeout: { type: 'string' },
+  transport: { type: 'string' },
 } as const;
 
-export const CONNECTION_HELP = `Connection (flag, or environment variable):
+export const CONNECTION_HELP = `Connection (flag before or after COMMAND, or environment variable):
   --endpoints URL[,URL]   ETCDKIT_ENDPOINTS   default http://127.0.0.1:2379
   --user NAME             ETCDKIT_USER
   --password SECRET       ETCDKIT_PASSWORD
   --cacert FILE           ETCDKIT_CACERT      CA for https endpoints
   --cert FILE --key FILE  ETCDKIT_CERT, ETCDKIT_KEY   client certificate
   --insecure              ETCDKIT_INSECURE=1  skip server certificate checks
-  --timeout MS            ETCDKIT_TIMEOUT     per request, default 5000`;
+  --timeout MS            ETCDKIT_TIMEOUT     per request, default 5000
+  --transport NAME        ETCDKIT_TRANSPORT   gateway (JSON, HTTP/1.1; default) or grpc (HTTP/2)`;
+
+type TransportName = NonNullable<EtcdOptions['transport']>;
+
+/** The client's transports; a record, so that one added to the client must be added here. */
+const TRANSPORTS: Record<TransportName, true> = { gateway: true, grpc: true };
 
 /** A mistake in how the command was called: printed with usage, exit code 2. */
 export class UsageError extends Error {
@@ -45,6 +52,8 @@ export function connect(
     .map((e) => e.trim())
     .filter((e) => e !== '');
   const options: EtcdOptions<string> = { endpoints, codec: 'string' };
+  // Neither given: the client's own default applies.
+  options.transport = transport(values.transport, env.ETCDKIT_TRANSPORT);
   const timeout = values.timeout ?? env.ETCDKIT_TIMEOUT ?? '5000';
   if (!/^\d+$/.test(timeout))
     throw new UsageError(`--timeout must be a number of ms, got ${timeout}`);
@@ -68,6 +77,18 @@ export function connect(
     if (insecure) options.tls.rejectUnauthorized = false;
   }
   return new EtcdClient<string>(options);
+}
+
+function transport(
+  flag: string | undefined,
+  variable: string | undefined,
+): TransportName | undefined {
+  const given = flag ?? variable;
+  if (given === undefined || Object.hasOwn(TRANSPORTS, given))
+    return given as TransportName | undefined;
+  const names = Object.keys(TRANSPORTS).join(' or ');
+  const source = flag === undefined ? 'ETCDKIT_TRANSPORT' : '--transport';
+  throw new UsageError(`${source} must be ${names}, got ${JSON.stringify(given)}`);
 }
 
 function readFile(path: string): string {

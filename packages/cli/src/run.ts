@@ -124,7 +124,7 @@ export interface RunIo extends Io {
 }
 
 export async function run(argv: string[], io: RunIo): Promise<number> {
-  const [name, ...rest] = argv;
+  const { name, rest } = splitCommand(argv);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     (name ? io.out : io.err)(usage());
     return name ? 0 : EXIT_USAGE;
@@ -175,4 +175,19 @@ export async function run(argv: string[], io: RunIo): Promise<number> {
     io.err(`etcdkit ${name}: ${(err as Error).message ?? String(err)}`);
     return EXIT_FAILED;
   }
+}
+
+/**
+ * Finds the command name. Connection flags may come before it too, as in
+ * `etcdkit --transport grpc get KEY`: they are parsed with the command's own.
+ */
+function splitCommand(argv: string[]): { name: string | undefined; rest: string[] } {
+  let i = 0;
+  for (;;) {
+    const flag = /^--([^=]+)(=.*)?$/.exec(argv[i] ?? '');
+    if (!flag || !Object.hasOwn(CONNECTION_FLAGS, flag[1]!)) break;
+    const takesValue = CONNECTION_FLAGS[flag[1] as keyof typeof CONNECTION_FLAGS].type === 'string';
+    i += takesValue && flag[2] === undefined ? 2 : 1;
+  }
+  return { name: argv[i], rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
 }
