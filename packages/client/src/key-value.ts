@@ -6,7 +6,7 @@
  */
 import { type KeySpace, utf8 } from './bytes.js';
 import type { Codec } from './codec.js';
-import { asArray, asObject, bytesField, int64, smallInt, str } from './wire.js';
+import { asArray, asObject, bytesField, int64, smallInt } from './wire.js';
 
 export interface KeyValue<V = unknown> {
   /** The key as UTF-8 text, with the client's keyPrefix stripped. */
