@@ -38,7 +38,12 @@ describe('choosing the transport', () => {
       );
       // The option wins over the environment.
       const chosen = new Etcd({ transport: 'gateway' });
+      assert.equal(chosen.transport, 'gateway');
       void chosen.close();
+      process.env.ETCDKIT_TRANSPORT = 'grpc';
+      const fromEnv = new Etcd({});
+      assert.equal(fromEnv.transport, 'grpc');
+      void fromEnv.close();
     } finally {
       if (saved === undefined) delete process.env.ETCDKIT_TRANSPORT;
       else process.env.ETCDKIT_TRANSPORT = saved;

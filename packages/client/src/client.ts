@@ -261,6 +261,11 @@ export class Etcd<V = JsonValue> extends EventEmitter<EndpointEvents> {
     endpoints.on('endpoint-up', (url) => this.emit('endpoint-up', url));
   }
 
+  /** The transport this client speaks: 'gateway' or 'grpc'. */
+  get transport(): TransportName {
+    return this.#transport.name;
+  }
+
   /** The endpoints this client talks to. */
   get endpoints(): string[] {
     return this.#transport.endpoints;
