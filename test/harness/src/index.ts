@@ -8,6 +8,8 @@ export {
   startEtcd,
 } from './etcd.js';
 export { type EventuallyOptions, eventually } from './eventually.js';
+export { RPC_PATHS, requestNames } from './grpc-paths.js';
+export { HpackDecoder } from './hpack.js';
 export { freePorts } from './ports.js';
 export { uniquePrefix } from './prefix.js';
 export { type DropResponsesOptions, type FaultProxy, type ProxyMode, startProxy } from './proxy.js';

@@ -8,11 +8,17 @@
  * pass forwards, delay forwards after a pause (in order), blackhole swallows,
  * dropResponses closes the connection when the answer to a matching request
  * starts to come back. reset and refuse act on connections rather than bytes.
- * It forwards bytes, not HTTP messages, so WebSockets pass through it too;
- * request lines are only peeked at, to count requests and match paths.
+ * It forwards bytes, not HTTP messages, so WebSockets pass through it too,
+ * and so does HTTP/2 (gRPC), pings and settings included, exactly as the
+ * member sent them. Requests are only read as they pass, to count them and
+ * match paths: request lines on HTTP/1.1, and on a connection that opens with
+ * the HTTP/2 preface, each stream's `:path` from its HEADERS frame. A path
+ * matches under its own name and under its counterpart on the other transport
+ * (`/etcdserverpb.KV/Range` and `/v3/kv/range`), so tests match either way.
  */
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { ConnectionPeek, type RequestNames } from './peek.js';
 
 export type ProxyMode = 'pass' | 'delay' | 'blackhole' | 'reset' | 'refuse' | 'dropResponses';
 
@@ -38,16 +44,21 @@ export interface FaultProxy {
   readonly live: number;
   /** Answers dropped by `dropResponses` so far. */
   readonly dropped: number;
-  /** HTTP requests seen so far whose path contains `match` (all when absent). */
+  /**
+   * Requests seen so far whose path contains `match` (all when absent): HTTP/1.1
+   * requests and HTTP/2 streams (each gRPC call, including a Watch or a
+   * LeaseKeepAlive stream, is one), under either name of their path.
+   */
   requests(match?: string | RegExp): number;
   /** Forwards everything; listens again after `refuse()`. */
   pass(): Promise<void>;
   /**
    * Forwards each chunk `ms` after it arrived, in both directions. With
    * `'frames'`, requests pass at once and so does the first chunk each
-   * connection gets back (its handshake answer); only later answers wait: a
-   * stream that opens fine and then answers late. Chunks already delayed
-   * arrive even after a mode change.
+   * connection gets back (its handshake answer: the WebSocket upgrade, or the
+   * member's HTTP/2 settings); only later answers wait: a stream that opens
+   * fine and then answers late. Chunks already delayed arrive even after a
+   * mode change.
    */
   delay(ms: number, which?: 'both' | 'frames'): Promise<void>;
   /**
@@ -65,6 +76,9 @@ export interface FaultProxy {
   /**
    * Forwards requests, then closes the connection as soon as the answer to a
    * matching request starts to come back: the request was applied, its answer lost.
+   * On HTTP/2 that is the first frame of a matching stream's answer (its
+   * headers, or later data of a long-lived stream), and the whole connection
+   * closes with every other stream on it, as a lost connection would.
    */
   dropResponses(options?: DropResponsesOptions): Promise<void>;
   close(): Promise<void>;
@@ -77,8 +91,8 @@ interface Link {
   upstream: Socket | undefined;
   /** Bytes were swallowed: the stream is broken for good. */
   lost: boolean;
-  /** Path of the last request line seen on this connection. */
-  path: string;
+  /** Reads the requests on this connection and tells which one each answer chunk belongs to. */
+  peek: ConnectionPeek;
   /**
    * Chunks held back in each direction, oldest first, each with the time it is
    * due. One timer per direction writes them in this order: separate timers of
@@ -97,11 +111,11 @@ interface Held {
   due: number;
 }
 
-const REQUEST_LINE = /(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) (\S+) HTTP\/1\.[01]\r\n/g;
-
-function matches(path: string, match: string | RegExp | undefined): boolean {
+function matches(names: RequestNames, match: string | RegExp | undefined): boolean {
   if (match === undefined) return true;
-  return typeof match === 'string' ? path.includes(match) : match.test(path);
+  return names.some((name) =>
+    typeof match === 'string' ? name.includes(match) : match.test(name),
+  );
 }
 
 /** Starts a proxy on a free 127.0.0.1 port in front of `target` (`http://127.0.0.1:<port>`). */
@@ -114,7 +128,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
   setTarget(target);
   const links = new Set<Link>();
   const timers = new Set<NodeJS.Timeout>();
-  const paths: string[] = [];
+  const requests: RequestNames[] = [];
   let mode: ProxyMode = 'pass';
   let delayMs = 0;
   /** `delay(ms, 'frames')`: requests and handshake answers pass at once, later answers wait. */
@@ -172,20 +186,20 @@ export async function startProxy(target: string): Promise<FaultProxy> {
   };
 
   const fromClient = (link: Link, chunk: Buffer) => {
-    for (const match of chunk.toString('latin1').matchAll(REQUEST_LINE)) {
-      link.path = match[1] ?? '';
-      paths.push(link.path);
-    }
+    requests.push(...link.peek.requests(chunk));
     if (mode === 'blackhole') link.lost = true;
     else forward(link, 'up', chunk, mode === 'delay' && !framesOnly ? delayMs : 0);
   };
 
   const fromUpstream = (link: Link, chunk: Buffer) => {
+    // Read every chunk, forwarded or not, to stay in step with the frames.
+    const answers = link.peek.answers(chunk);
     if (mode === 'blackhole') {
       link.lost = true;
       return;
     }
-    if (mode === 'dropResponses' && dropsLeft > 0 && matches(link.path, drop.match)) {
+    const dropping = mode === 'dropResponses' && dropsLeft > 0;
+    if (dropping && answers.some((names) => matches(names, drop.match))) {
       dropsLeft--;
       dropped++;
       destroy(link);
@@ -207,7 +221,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
       client,
       upstream: undefined,
       lost: false,
-      path: '',
+      peek: new ConnectionPeek(),
       held: { up: [], down: [] },
       drain: { up: undefined, down: undefined },
       answered: 0,
@@ -286,7 +300,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
     get dropped() {
       return dropped;
     },
-    requests: (match) => paths.filter((p) => matches(p, match)).length,
+    requests: (match) => requests.filter((names) => matches(names, match)).length,
     pass: () => setMode('pass'),
     delay: (ms, which = 'both') => {
       if (!(Number.isFinite(ms) && ms >= 0)) {
