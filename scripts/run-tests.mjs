@@ -1,7 +1,7 @@
 // Runs every compiled test file under test/dist with node's test runner, once
 // per transport: clients that do not choose one take ETCDKIT_TRANSPORT.
 // Usage: node scripts/run-tests.mjs [filter] [--transport gateway|grpc|both]
-//   filter: a substring of the file path; --transport: default gateway.
+//   filter: a substring of the file path; --transport: default both, in turn.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 const root = new URL('..', import.meta.url).pathname;
 const testRoot = join(root, 'test', 'dist');
 const { values, positionals } = parseArgs({
-  options: { transport: { type: 'string', default: 'gateway' } },
+  options: { transport: { type: 'string', default: 'both' } },
   allowPositionals: true,
 });
 const filter = positionals[0] ?? '';

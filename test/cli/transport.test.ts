@@ -1,6 +1,6 @@
 // `--transport` chooses how etcdkit talks to etcd. A loopback proxy in front of
-// the member tells the wire apart: it counts HTTP/1.1 request lines, which the
-// gateway sends for every call and gRPC (HTTP/2 frames) never does.
+// the member tells the wire apart: it counts HTTP/1.1 requests, which the
+// gateway sends for every call and gRPC never does, and HTTP/2 streams.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Etcd } from '@etcdkit/client';
@@ -29,25 +29,26 @@ const run = (args: string[], env: NodeJS.ProcessEnv = {}) => cli(proxy.url, args
 describe('etcdkit --transport', () => {
   test('put and get round-trip over gRPC, the flag before or after the command', async () => {
     const p = uniquePrefix('cli-grpc');
-    const seen = proxy.requests();
+    const seen = proxy.requests(undefined, 'http1');
     const put = await run(['--transport', 'grpc', 'put', `${p}k`, 'over h2']);
     assert.equal(put.code, 0, put.err);
     assert.match(put.out, /^OK \(revision \d+\)/);
     const got = await run(['get', `${p}k`, '--transport=grpc', '--json']);
     assert.equal(got.code, 0, got.err);
     assert.equal((JSON.parse(got.out) as { value: string }).value, 'over h2');
-    assert.equal(proxy.requests() - seen, 0, 'gRPC sent an HTTP/1.1 request');
+    assert.equal(proxy.requests(undefined, 'http1') - seen, 0, 'gRPC sent an HTTP/1.1 request');
+    assert.ok(proxy.requests('/etcdserverpb.KV/Put', 'h2') > 0, 'the put went over HTTP/2');
     // The same key through the gateway, and from the environment variable.
     const viaGateway = await run(['get', `${p}k`, '--transport', 'gateway']);
     assert.deepEqual([viaGateway.code, viaGateway.out], [0, 'over h2\n']);
-    assert.ok(proxy.requests('/kv/range') > 0, 'the gateway sent no range request');
+    assert.ok(proxy.requests('/kv/range', 'http1') > 0, 'the gateway sent no range request');
     const fromEnv = await run(['get', `${p}k`], { ETCDKIT_TRANSPORT: 'grpc' });
     assert.deepEqual([fromEnv.code, fromEnv.out], [0, 'over h2\n']);
   });
 
   test('lock holds its lease and waits for its turn over gRPC streams', async () => {
     const name = uniquePrefix('cli-grpc-lock').slice(0, -1);
-    const seen = proxy.requests();
+    const seen = proxy.requests(undefined, 'http1');
     const script =
       'console.log(process.env.ETCDKIT_FENCING_TOKEN, Date.now()); setTimeout(() => console.log(Date.now()), 300)';
     const results = await Promise.all(
@@ -76,7 +77,7 @@ describe('etcdkit --transport', () => {
       .sort((a, b) => a[1]! - b[1]!);
     assert.ok(spans[0]![2]! <= spans[1]![1]!, `overlap: ${JSON.stringify(spans)}`);
     assert.ok(spans[0]![0]! < spans[1]![0]!, `tokens did not increase: ${JSON.stringify(spans)}`);
-    assert.equal(proxy.requests() - seen, 0, 'gRPC sent an HTTP/1.1 request');
+    assert.equal(proxy.requests(undefined, 'http1') - seen, 0, 'gRPC sent an HTTP/1.1 request');
     await using client = new Etcd({ endpoints: etcd.endpoint });
     assert.equal((await client.readdir(`${name}/`)).count, 0);
   });

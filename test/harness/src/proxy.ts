@@ -47,9 +47,10 @@ export interface FaultProxy {
   /**
    * Requests seen so far whose path contains `match` (all when absent): HTTP/1.1
    * requests and HTTP/2 streams (each gRPC call, including a Watch or a
-   * LeaseKeepAlive stream, is one), under either name of their path.
+   * LeaseKeepAlive stream, is one), under either name of their path. With
+   * `protocol`, only those that came over HTTP/1.1 (`'http1'`) or HTTP/2 (`'h2'`).
    */
-  requests(match?: string | RegExp): number;
+  requests(match?: string | RegExp, protocol?: 'http1' | 'h2'): number;
   /** Forwards everything; listens again after `refuse()`. */
   pass(): Promise<void>;
   /**
@@ -128,7 +129,7 @@ export async function startProxy(target: string): Promise<FaultProxy> {
   setTarget(target);
   const links = new Set<Link>();
   const timers = new Set<NodeJS.Timeout>();
-  const requests: RequestNames[] = [];
+  const requests: Array<{ names: RequestNames; protocol: string }> = [];
   let mode: ProxyMode = 'pass';
   let delayMs = 0;
   /** `delay(ms, 'frames')`: requests and handshake answers pass at once, later answers wait. */
@@ -186,7 +187,9 @@ export async function startProxy(target: string): Promise<FaultProxy> {
   };
 
   const fromClient = (link: Link, chunk: Buffer) => {
-    requests.push(...link.peek.requests(chunk));
+    for (const names of link.peek.requests(chunk)) {
+      requests.push({ names, protocol: link.peek.protocol });
+    }
     if (mode === 'blackhole') link.lost = true;
     else forward(link, 'up', chunk, mode === 'delay' && !framesOnly ? delayMs : 0);
   };
@@ -300,7 +303,10 @@ export async function startProxy(target: string): Promise<FaultProxy> {
     get dropped() {
       return dropped;
     },
-    requests: (match) => requests.filter((names) => matches(names, match)).length,
+    requests: (match, protocol) =>
+      requests.filter(
+        (r) => matches(r.names, match) && (protocol === undefined || r.protocol === protocol),
+      ).length,
     pass: () => setMode('pass'),
     delay: (ms, which = 'both') => {
       if (!(Number.isFinite(ms) && ms >= 0)) {
