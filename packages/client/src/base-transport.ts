@@ -204,6 +204,8 @@ export abstract class BaseTransport<L, E> {
     } catch (err) {
       return Promise.reject(err);
     }
+    // Encoding may need what `prepare` learns or loads: before it, the slow path encodes.
+    if (!this.ready) return this.#callSlowly(scope, method, { json: body }, write);
     let encoded: E;
     try {
       encoded = this.encode(method, body);
@@ -211,17 +213,31 @@ export abstract class BaseTransport<L, E> {
       return Promise.reject(this.scopes.failed(scope, err));
     }
     const token = this.token?.now();
-    if (!this.ready || token === FETCH) return this.#callSlowly(scope, method, encoded, write);
+    if (token === FETCH) return this.#callSlowly(scope, method, { encoded }, write);
     return this.send(method, encoded, scope, write, token).then(
       (result) => this.#succeeded(scope, result),
       (err) => this.#recover(err, scope, method, encoded, write, token),
     );
   }
 
-  /** A call that must first learn what calls need or fetch a token. */
-  async #callSlowly(scope: CallScope, method: string, body: E, write: boolean): Promise<Json> {
+  /**
+   * A call that must first learn what calls need or fetch a token. Its body is
+   * encoded already, or still in its JSON form when the transport was not ready.
+   */
+  async #callSlowly(
+    scope: CallScope,
+    method: string,
+    request: { encoded: E } | { json: Json },
+    write: boolean,
+  ): Promise<Json> {
+    let body: E;
     try {
-      if (!this.ready) await this.prepare(scope);
+      if ('encoded' in request) {
+        body = request.encoded;
+      } else {
+        if (!this.ready) await this.prepare(scope);
+        body = this.encode(method, request.json);
+      }
     } catch (err) {
       throw this.scopes.failed(scope, err);
     }

@@ -7,15 +7,13 @@ import { CallScope } from '../call-scope.js';
 import type { Links } from '../endpoints.js';
 import { EtcdError, UnavailableError } from '../errors.js';
 import type { TlsOptions } from '../transport-options.js';
-import { encodeMessage } from './grpc-codec.js';
 import { GrpcLink } from './grpc-link.js';
-import { grpcMethod } from './grpc-methods.js';
-import { grpcRequest } from './grpc-request.js';
 
 export function grpcLinks(tls: TlsOptions | undefined): Links<GrpcLink> {
   return {
     open: (url) => new GrpcLink(url, tls),
     async healthy(link, ms) {
+      const { encodeMessage, grpcMethod, grpcRequest } = await import('./grpc-calls.js');
       const status = grpcMethod('maintenance/status');
       const scope = new CallScope(undefined, ms);
       const timer = setTimeout(() => scope.expire(), ms);

@@ -12,6 +12,7 @@
  * watch streams ask etcd to end them when their member loses its leader.
  */
 import { Client } from 'undici';
+import { untilAborted } from '../aborted.js';
 import { BaseTransport } from '../base-transport.js';
 import type { CallScope } from '../call-scope.js';
 import type { Endpoint } from '../endpoints.js';
@@ -19,17 +20,18 @@ import { ClientClosedError } from '../errors.js';
 import type { MessageStream, StreamMethod, Transport } from '../transport.js';
 import type { CallOptions, TlsOptions, TransportOptions } from '../transport-options.js';
 import { asObject, type Json, str } from '../wire.js';
-import { encodeMessage } from './grpc-codec.js';
 import type { GrpcLink } from './grpc-link.js';
 import { grpcLinks } from './grpc-links.js';
-import { grpcMethod } from './grpc-methods.js';
-import { grpcRequest } from './grpc-request.js';
-import { openGrpcStream } from './grpc-stream.js';
+
+type GrpcCalls = typeof import('./grpc-calls.js');
 
 export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Transport {
   readonly name = 'grpc';
   readonly streamsCarryToken = true;
   readonly #tls: TlsOptions | undefined;
+  /** The protobuf side, loaded before the first call (`prepare`). */
+  #calls: GrpcCalls | undefined;
+  #loading: Promise<GrpcCalls> | undefined;
 
   constructor(options: TransportOptions) {
     super(options, grpcLinks(options.tls));
@@ -37,14 +39,25 @@ export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Tr
   }
 
   protected encode(method: string, body: Json): Buffer {
-    return encodeMessage(grpcMethod(method), body);
+    const calls = this.#calls!;
+    return calls.encodeMessage(calls.grpcMethod(method), body);
   }
 
   protected get ready(): boolean {
-    return true;
+    return this.#calls !== undefined;
   }
 
-  protected async prepare(_scope: CallScope): Promise<void> {}
+  protected async prepare(scope: CallScope): Promise<void> {
+    await untilAborted(this.#load(), scope.signal);
+  }
+
+  #load(): Promise<GrpcCalls> {
+    this.#loading ??= import('./grpc-calls.js').then((calls) => {
+      this.#calls = calls;
+      return calls;
+    });
+    return this.#loading;
+  }
 
   protected attempt(
     endpoint: Endpoint<GrpcLink>,
@@ -54,7 +67,8 @@ export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Tr
     write: boolean,
     token: string | undefined,
   ): Promise<Json> {
-    return grpcRequest(endpoint.link, grpcMethod(method), body, token, write, scope);
+    const calls = this.#calls!;
+    return calls.grpcRequest(endpoint.link, calls.grpcMethod(method), body, token, write, scope);
   }
 
   /**
@@ -92,7 +106,8 @@ export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Tr
     if (this.closing) throw new ClientClosedError('the client is closed');
     const endpoint = this.endpointSet.list.find((e) => e.url === url) ?? this.endpointSet.current;
     const token = await this.tokenFor({ signal: AbortSignal.timeout(this.timeout || 10_000) });
-    return openGrpcStream(endpoint.link, grpcMethod(method), {
+    const calls = await this.#load();
+    return calls.openGrpcStream(endpoint.link, calls.grpcMethod(method), {
       token,
       requireLeader: method === 'watch',
       tokenRefused: (refused) => this.token?.invalidate(refused),
