@@ -22,10 +22,17 @@ import type { CallOptions, TlsOptions, TransportOptions } from '../transport-opt
 import { asObject, type Json, str } from '../wire.js';
 import type { GrpcLink } from './grpc-link.js';
 import { grpcLinks } from './grpc-links.js';
+import type { GrpcMethod } from './grpc-methods.js';
 
 type GrpcCalls = typeof import('./grpc-calls.js');
 
-export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Transport {
+/** A request encoded once: the method it goes to, looked up once, and its framed message. */
+interface Encoded {
+  readonly method: GrpcMethod;
+  readonly frame: Buffer;
+}
+
+export class GrpcTransport extends BaseTransport<GrpcLink, Encoded> implements Transport {
   readonly name = 'grpc';
   readonly streamsCarryToken = true;
   readonly #tls: TlsOptions | undefined;
@@ -38,9 +45,10 @@ export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Tr
     this.#tls = options.tls;
   }
 
-  protected encode(method: string, body: Json): Buffer {
+  protected encode(method: string, body: Json): Encoded {
     const calls = this.#calls!;
-    return calls.encodeMessage(calls.grpcMethod(method), body);
+    const grpc = calls.grpcMethod(method);
+    return { method: grpc, frame: calls.encodeMessage(grpc, body) };
   }
 
   protected get ready(): boolean {
@@ -61,14 +69,13 @@ export class GrpcTransport extends BaseTransport<GrpcLink, Buffer> implements Tr
 
   protected attempt(
     endpoint: Endpoint<GrpcLink>,
-    method: string,
-    body: Buffer,
+    _method: string,
+    body: Encoded,
     scope: CallScope,
     write: boolean,
     token: string | undefined,
   ): Promise<Json> {
-    const calls = this.#calls!;
-    return calls.grpcRequest(endpoint.link, calls.grpcMethod(method), body, token, write, scope);
+    return this.#calls!.grpcRequest(endpoint.link, body.method, body.frame, token, write, scope);
   }
 
   /**
