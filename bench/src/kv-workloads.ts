@@ -11,6 +11,7 @@ import {
   grantedLease,
   leaseGrantRequest,
   leaseRevokeRequest,
+  pairs,
   putOp,
   putRequest,
   rangeOp,
@@ -148,13 +149,14 @@ export const readdir: Workload = {
         sink = await raw.post('kv/range', body);
       };
     },
-    // The pairs are counted, not decoded, as the raw gateway loop leaves its text unparsed.
+    // Decodes every pair into the same key → value object as etcdkit and etcd3
+    // build: a client that reads a directory reads its keys and values.
     'raw-grpc': async (grpc) => {
       const request = frame(rangeRequest(DIR, `${ROOT}dir0`));
       const check = countKvs(await grpc.call('KV/Range', request));
       if (check !== DIR_KEYS) throw new Error(`readdir saw ${check} keys`);
       return async () => {
-        sink = countKvs(await grpc.call('KV/Range', request));
+        sink = pairs(await grpc.call('KV/Range', request));
       };
     },
   },

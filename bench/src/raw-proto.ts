@@ -207,6 +207,27 @@ export function countKvs(message: Buffer): number {
   return count;
 }
 
+/**
+ * RangeResponse: each kv (2) as key (1) → value (5), both as UTF-8, in one
+ * object: what the other implementations of readdir build.
+ */
+export function pairs(message: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  const r = new FieldReader(message);
+  while (r.next()) {
+    if (r.field !== 2) continue;
+    const kv = r.inner();
+    let key = '';
+    let value = '';
+    while (kv.next()) {
+      if (kv.field === 1) key = message.toString('utf8', kv.start, kv.end);
+      else if (kv.field === 5) value = message.toString('utf8', kv.start, kv.end);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
 /** RangeResponse: the value (5) of its first kv (2), as UTF-8; undefined without one. */
 export function firstValue(message: Buffer): string | undefined {
   const r = new FieldReader(message);

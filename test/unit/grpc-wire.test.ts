@@ -3,7 +3,15 @@
 // @bufbuild/protobuf's own proto3 JSON conversion.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { create, fromBinary, fromJson, type JsonValue, toBinary, toJson } from '@bufbuild/protobuf';
+import {
+  create,
+  equals,
+  fromBinary,
+  fromJson,
+  type JsonValue,
+  toBinary,
+  toJson,
+} from '@bufbuild/protobuf';
 import {
   decodeMessage,
   encodeMessage,
@@ -77,13 +85,30 @@ const requests: Array<[string, Record<string, unknown>]> = [
   ['watch', { progress_request: {} }],
 ];
 
-test('requests encode as @bufbuild/protobuf encodes their JSON form', () => {
+test('requests encode to the message @bufbuild/protobuf makes of their JSON form', () => {
   for (const [route, body] of requests) {
     const method = grpcMethod(route);
-    const ours = encodeMessage(method, body).subarray(5);
-    const reference = toBinary(method.input, fromJson(method.input, body as JsonValue));
-    assert.deepEqual(Buffer.from(ours), Buffer.from(reference), `${route} ${JSON.stringify(body)}`);
+    const framed = encodeMessage(method, body);
+    assert.equal(framed[0], 0, 'not compressed');
+    assert.equal(framed.readUInt32BE(1), framed.length - 5, 'the prefix holds the length');
+    const ours = fromBinary(method.input, framed.subarray(5));
+    const reference = fromJson(method.input, body as JsonValue);
+    const what = `${route} ${JSON.stringify(body)}`;
+    assert.ok(equals(method.input, ours, reference), what);
+    // Zero values stay off the wire, as @bufbuild/protobuf leaves them off.
+    assert.equal(framed.length - 5, toBinary(method.input, reference).length, what);
   }
+});
+
+test('requests take bytes and int64 in either form', () => {
+  const method = grpcMethod('kv/put');
+  const asText = encodeMessage(method, { key: 'YQ==', value: 'eA==', lease: '7' });
+  const asValues = encodeMessage(method, {
+    key: Buffer.from('a'),
+    value: new Uint8Array([0x78]),
+    lease: 7n,
+  });
+  assert.deepEqual(asValues, asText);
 });
 
 test('an unknown field or enum value is refused before sending', () => {
@@ -94,9 +119,10 @@ test('an unknown field or enum value is refused before sending', () => {
   );
 });
 
-/** The gateway's JSON form of a decoded answer: bytes in base64. */
+/** The gateway's JSON form of a decoded answer: bytes in base64, int64 as decimal strings. */
 function asGatewayJson(value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) return value.map(asGatewayJson);
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asGatewayJson(v)]));
@@ -104,7 +130,7 @@ function asGatewayJson(value: unknown): unknown {
   return value;
 }
 
-test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left out, bytes as bytes', () => {
+test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left out, bytes and int64 as values', () => {
   const range = grpcMethod('kv/range');
   const watch = grpcMethod('watch');
   const txn = grpcMethod('kv/txn');
@@ -158,4 +184,45 @@ test('answers decode to the JSON form @bufbuild/protobuf gives, zero values left
     });
     assert.deepEqual(asGatewayJson(decodeMessage(method, bytes)), reference, method.path);
   }
+});
+
+test('answers carry int64 as bigint and bytes as plain Uint8Array views', () => {
+  const range = grpcMethod('kv/range');
+  const bytes = toBinary(
+    range.output,
+    create(range.output, {
+      header: { revision: 12n },
+      kvs: [{ key: Buffer.from('k'), value: Buffer.from('v'), createRevision: 2n ** 62n }],
+      count: 1n,
+    }),
+  );
+  const json = decodeMessage(range, Buffer.from(bytes)) as {
+    header: { revision: unknown };
+    kvs: Array<{ key: unknown; create_revision: unknown }>;
+  };
+  assert.equal(json.header.revision, 12n);
+  assert.equal(json.kvs[0]!.create_revision, 2n ** 62n);
+  assert.equal(Object.getPrototypeOf(json.kvs[0]!.key), Uint8Array.prototype);
+  assert.deepEqual(json.kvs[0]!.key, new Uint8Array([0x6b]));
+});
+
+test('an answer cut short or with a field overrunning its message is refused', () => {
+  const range = grpcMethod('kv/range');
+  const whole = toBinary(
+    range.output,
+    create(range.output, { kvs: [{ key: Buffer.from('key'), value: Buffer.from('value') }] }),
+  );
+  assert.throws(() => decodeMessage(range, whole.subarray(0, whole.length - 2)), /cannot decode/);
+  // The kv claims one byte more than the message holds.
+  const overrun = Uint8Array.from(whole);
+  overrun[1] = overrun[1]! + 1;
+  assert.throws(() => decodeMessage(range, overrun), /cannot decode/);
+});
+
+test('fields the descriptors do not know are skipped', () => {
+  const range = grpcMethod('kv/range');
+  const known = toBinary(range.output, create(range.output, { count: 3n }));
+  // Field 99, varint 7, then the known fields.
+  const withUnknown = Uint8Array.from([0x98, 0x06, 0x07, ...known]);
+  assert.deepEqual(decodeMessage(range, withUnknown), { count: 3n });
 });

@@ -31,7 +31,7 @@ import {
 import { sendWithFailover } from './failover.js';
 import { Retries } from './retries.js';
 import type { CallOptions, TransportOptions } from './transport-options.js';
-import { type Json, str } from './wire.js';
+import { int64, type Json, str } from './wire.js';
 
 export abstract class BaseTransport<L, E> {
   /** Endpoints and their health; `on('endpoint-down' | 'endpoint-up')` reports changes. */
@@ -139,8 +139,7 @@ export abstract class BaseTransport<L, E> {
     try {
       const status = await this.#status(url, this.#timeout || 5_000);
       if (status === undefined) return true;
-      const leader = str(status.leader, 'leader');
-      return leader !== '' && leader !== '0';
+      return int64(status.leader, 'leader') !== 0n;
     } catch (err) {
       return !(err instanceof EtcdError && err.message.includes('no leader'));
     }

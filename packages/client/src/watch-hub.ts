@@ -16,7 +16,7 @@ import {
 import type { Transport } from './transport.js';
 import { WatchCanceledError } from './watch-errors.js';
 import type { HubWatcher, WatchHub } from './watcher.js';
-import { asObject, bool, optObject, str } from './wire.js';
+import { asObject, bool, int64, optObject, str } from './wire.js';
 
 export interface WatchTimings {
   /** Send a progress request after this many ms without a message. */
@@ -109,7 +109,7 @@ export abstract class BaseHub implements WatchHub {
       return fromGatewayError(code, str(error.message, 'message'), { write: false });
     }
     const result = asObject(msg.result, 'result');
-    const id = Number(str(result.watch_id ?? '0', 'watch_id') || '0');
+    const id = Number(int64(result.watch_id, 'watch_id'));
     if (id === -1) {
       // etcd 3.4 reports a refused create under ID -1. Creates are answered in
       // order, so it belongs to the oldest unanswered one. Otherwise it is the

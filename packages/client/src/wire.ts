@@ -23,8 +23,12 @@ export function asArray(value: unknown, what: string): unknown[] {
   throw new ProtocolError(`expected an array for ${what}`);
 }
 
-/** An int64 field: a decimal string (or a number for small values); absent means 0. */
+/**
+ * An int64 field: a decimal string in the gateway's JSON (or a number for
+ * small values), a bigint from the gRPC transport; absent means 0.
+ */
 export function int64(value: unknown, what: string): bigint {
+  if (typeof value === 'bigint') return value;
   if (value === undefined || value === null) return 0n;
   if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);

@@ -1,51 +1,59 @@
 /**
  * etcd's messages between their proto3 JSON form, which the client speaks
  * above the transport, and protobuf on the wire. Field names are the proto
- * names (`range_end`), as the gateway writes them; int64 are decimal strings
- * and enums their names, as in the gateway's JSON; fields at their zero
- * value are left out, as the gateway leaves them out. Bytes go in as base64,
- * and come out as the bytes themselves (`bytesField` in wire.ts reads either),
- * which spares decoding a range of a thousand keys a base64 round trip.
+ * names (`range_end`) as the gateway writes them, enums their names, and
+ * fields at their zero value are left out, as the gateway leaves them out.
+ * On the way in, bytes are base64 (or bytes) and int64 decimal strings (or
+ * bigint or number). On the way out, bytes are the bytes themselves and
+ * int64 are bigint (`bytesField` and `int64` in wire.ts read either form),
+ * which spares a range of a thousand keys a base64 and a decimal round trip.
  *
- * How it works: @bufbuild/protobuf encodes and decodes the binary form from
- * etcd's generated descriptors. Between its messages and the JSON form this
- * module walks the same descriptors itself, with a plan per message type made
- * once: @bufbuild/protobuf's own JSON conversion is general (every well-known
- * type, every option) and spends most of a call's time on base64 in
- * JavaScript, where Node's Buffer does it natively.
+ * How it works: a plan per message type, made once from etcd's generated
+ * descriptors, says for each field its number, name and kind. Encoding walks
+ * the JSON form's keys and writes each field with @bufbuild/protobuf's
+ * `BinaryWriter`; decoding reads fields with its `BinaryReader` straight into
+ * the JSON form. Neither builds @bufbuild/protobuf's message objects on the
+ * way: a call's encode and decode are one pass each, with no object per
+ * field but the value itself.
  */
-import {
-  create,
-  type DescEnum,
-  type DescField,
-  type DescMessage,
-  fromBinary,
-  ScalarType,
-  toBinary,
-} from '@bufbuild/protobuf';
+import { type DescEnum, type DescField, type DescMessage, ScalarType } from '@bufbuild/protobuf';
+import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { ProtocolError } from '../errors.js';
 import type { Json } from '../wire.js';
-import { frame } from './grpc-frames.js';
 import type { GrpcMethod } from './grpc-methods.js';
+
+/** Bytes before a gRPC message: a compressed flag and the length, big-endian. */
+const PREFIX = 5;
+const HEAD = new Uint8Array(PREFIX);
 
 /** The request `body` of `method` as one framed protobuf message. */
 export function encodeMessage(method: GrpcMethod, body: Json): Buffer {
   let bytes: Uint8Array;
   try {
-    bytes = toBinary(method.input, create(method.input, toInit(method.input, body)));
+    const writer = new BinaryWriter(utf8Bytes);
+    // Room for the frame's prefix, filled in once the length is known.
+    writer.raw(HEAD);
+    writeMessage(writer, planOf(method.input), body);
+    bytes = writer.finish();
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     throw new ProtocolError(`cannot encode ${method.path}: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  return frame(bytes);
+  const framed = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  framed[0] = 0;
+  framed.writeUInt32BE(framed.length - PREFIX, 1);
+  return framed;
 }
 
 /** One answer of `method` in its JSON form. */
 export function decodeMessage(method: GrpcMethod, bytes: Uint8Array): Json {
+  // A plain view: bytes fields come out as Uint8Array views, cheaper than Buffer slices.
+  const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    return toJsonForm(method.output, fromBinary(method.output, bytes));
+    const reader = new BinaryReader(view, utf8Text);
+    return readMessage(reader, planOf(method.output), view.length);
   } catch (err) {
     throw new ProtocolError(
       `cannot decode the answer of ${method.path}: ${(err as Error).message}`,
@@ -54,69 +62,180 @@ export function decodeMessage(method: GrpcMethod, bytes: Uint8Array): Json {
   }
 }
 
-type Init = Record<string, unknown>;
-type Message = Record<string, unknown>;
+function utf8Bytes(text: string): Uint8Array {
+  return Buffer.from(text, 'utf8');
+}
 
-/** A message type's fields, by proto name and JSON name. */
-const byName = new WeakMap<DescMessage, Map<string, DescField>>();
+function utf8Text(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
 
-function fieldsOf(desc: DescMessage): Map<string, DescField> {
-  let fields = byName.get(desc);
-  if (!fields) {
-    fields = new Map();
+/** How one field is written and read. */
+interface FieldPlan {
+  readonly number: number;
+  /** The proto name, as the JSON form names it. */
+  readonly name: string;
+  readonly kind: 'scalar' | 'enum' | 'message';
+  /** The scalar type; enums travel as int32. */
+  readonly scalar: ScalarType;
+  readonly repeated: boolean;
+  /** Written even at its zero value: a oneof member says which case is set. */
+  readonly keepZero: boolean;
+  readonly enumDesc: DescEnum | undefined;
+  readonly message: DescMessage | undefined;
+  /** The message's plan, made on first use (messages may nest themselves). */
+  plan?: MessagePlan;
+}
+
+interface MessagePlan {
+  readonly typeName: string;
+  /** Fields by proto name and by JSON name. */
+  readonly byName: Map<string, FieldPlan>;
+  /** Fields by number. */
+  readonly byNumber: Array<FieldPlan | undefined>;
+}
+
+const plans = new WeakMap<DescMessage, MessagePlan>();
+
+function planOf(desc: DescMessage): MessagePlan {
+  let plan = plans.get(desc);
+  if (!plan) {
+    plan = { typeName: desc.typeName, byName: new Map(), byNumber: [] };
     for (const field of desc.fields) {
-      fields.set(field.name, field);
-      fields.set(field.jsonName, field);
+      const fieldPlan = fieldPlanOf(field);
+      plan.byName.set(field.name, fieldPlan);
+      plan.byName.set(field.jsonName, fieldPlan);
+      plan.byNumber[field.number] = fieldPlan;
     }
-    byName.set(desc, fields);
+    plans.set(desc, plan);
   }
-  return fields;
+  return plan;
 }
 
-/** The JSON form of a `desc` message as @bufbuild/protobuf's init object. */
-function toInit(desc: DescMessage, json: Json): Init {
-  const init: Init = {};
-  const fields = fieldsOf(desc);
-  for (const key in json) {
-    const value = json[key];
-    if (value === undefined || value === null) continue;
-    const field = fields.get(key);
-    if (!field) throw new ProtocolError(`${desc.typeName} has no field ${key}`);
-    const converted = fieldIn(field, value);
-    if (field.oneof) init[field.oneof.localName] = { case: field.localName, value: converted };
-    else init[field.localName] = converted;
-  }
-  return init;
-}
-
-function fieldIn(field: DescField, value: unknown): unknown {
+function fieldPlanOf(field: DescField): FieldPlan {
+  const base = { number: field.number, name: field.name, keepZero: field.oneof !== undefined };
   switch (field.fieldKind) {
     case 'scalar':
-      return scalarIn(field.scalar, value);
+      return {
+        ...base,
+        kind: 'scalar',
+        scalar: field.scalar,
+        repeated: false,
+        enumDesc: undefined,
+        message: undefined,
+      };
     case 'enum':
-      return enumIn(field.enum, value);
+      return {
+        ...base,
+        kind: 'enum',
+        scalar: ScalarType.INT32,
+        repeated: false,
+        enumDesc: field.enum,
+        message: undefined,
+      };
     case 'message':
-      return toInit(field.message, value as Json);
-    case 'list': {
-      const list = value as unknown[];
+      return {
+        ...base,
+        kind: 'message',
+        scalar: ScalarType.BYTES,
+        repeated: false,
+        enumDesc: undefined,
+        message: field.message,
+      };
+    case 'list':
       switch (field.listKind) {
         case 'scalar':
-          return list.map((v) => scalarIn(field.scalar, v));
+          return {
+            ...base,
+            kind: 'scalar',
+            scalar: field.scalar,
+            repeated: true,
+            enumDesc: undefined,
+            message: undefined,
+          };
         case 'enum':
-          return list.map((v) => enumIn(field.enum, v));
+          return {
+            ...base,
+            kind: 'enum',
+            scalar: ScalarType.INT32,
+            repeated: true,
+            enumDesc: field.enum,
+            message: undefined,
+          };
         default:
-          return list.map((v) => toInit(field.message, v as Json));
+          return {
+            ...base,
+            kind: 'message',
+            scalar: ScalarType.BYTES,
+            repeated: true,
+            enumDesc: undefined,
+            message: field.message,
+          };
       }
-    }
     default:
       throw new ProtocolError(`map field ${field.name} is not supported`);
   }
 }
 
+function subPlan(field: FieldPlan): MessagePlan {
+  field.plan ??= planOf(field.message!);
+  return field.plan;
+}
+
+// ---- encoding ----
+
+function writeMessage(writer: BinaryWriter, plan: MessagePlan, json: Json): void {
+  for (const key in json) {
+    const value = json[key];
+    if (value === undefined || value === null) continue;
+    const field = plan.byName.get(key);
+    if (!field) throw new ProtocolError(`${plan.typeName} has no field ${key}`);
+    if (field.repeated) writeList(writer, field, value as unknown[]);
+    else writeField(writer, field, value);
+  }
+}
+
+function writeField(writer: BinaryWriter, field: FieldPlan, value: unknown): void {
+  if (field.kind === 'message') {
+    writer.tag(field.number, WireType.LengthDelimited).fork();
+    writeMessage(writer, subPlan(field), value as Json);
+    writer.join();
+    return;
+  }
+  const scalar =
+    field.kind === 'enum' ? enumIn(field.enumDesc!, value) : scalarIn(field.scalar, value);
+  if (!field.keepZero && isZero(scalar)) return;
+  writeScalar(writer.tag(field.number, wireTypeOf(field.scalar)), field.scalar, scalar);
+}
+
+function writeList(writer: BinaryWriter, field: FieldPlan, list: unknown[]): void {
+  if (list.length === 0) return;
+  if (field.kind === 'message') {
+    for (const item of list) writeField(writer, field, item);
+    return;
+  }
+  const { scalar } = field;
+  const convert = (v: unknown) =>
+    field.kind === 'enum' ? enumIn(field.enumDesc!, v) : scalarIn(scalar, v);
+  if (scalar === ScalarType.BYTES || scalar === ScalarType.STRING) {
+    for (const item of list) {
+      writeScalar(writer.tag(field.number, WireType.LengthDelimited), scalar, convert(item));
+    }
+    return;
+  }
+  // Numbers, bools and enums are packed in proto3.
+  writer.tag(field.number, WireType.LengthDelimited).fork();
+  for (const item of list) writeScalar(writer, scalar, convert(item));
+  writer.join();
+}
+
+/** A JSON-form value as the writer takes it; throws on one that does not fit the type. */
 function scalarIn(type: ScalarType, value: unknown): unknown {
   switch (type) {
     case ScalarType.BYTES:
-      return typeof value === 'string' ? Buffer.from(value, 'base64') : value;
+      if (typeof value === 'string') return Buffer.from(value, 'base64');
+      if (value instanceof Uint8Array) return value;
+      throw new ProtocolError(`expected bytes, got ${typeof value}`);
     case ScalarType.INT64:
     case ScalarType.UINT64:
     case ScalarType.SINT64:
@@ -132,6 +251,11 @@ function scalarIn(type: ScalarType, value: unknown): unknown {
   }
 }
 
+function isZero(value: unknown): boolean {
+  if (value instanceof Uint8Array) return value.length === 0;
+  return value === 0 || value === 0n || value === false || value === '';
+}
+
 function enumIn(desc: DescEnum, value: unknown): number {
   if (typeof value === 'number') return value;
   const found = desc.values.find((v) => v.name === value);
@@ -139,87 +263,188 @@ function enumIn(desc: DescEnum, value: unknown): number {
   return found.number;
 }
 
-/** A decoded `desc` message in the JSON form, zero values left out. */
-function toJsonForm(desc: DescMessage, message: Message): Json {
-  const json: Json = {};
-  for (const field of desc.fields) {
-    let value: unknown;
-    if (field.oneof) {
-      const chosen = message[field.oneof.localName] as { case?: string; value?: unknown };
-      if (chosen.case !== field.localName) continue;
-      value = chosen.value;
-    } else {
-      value = message[field.localName];
-    }
-    const out = fieldOut(field, value);
-    if (out !== undefined) json[field.name] = out;
+function wireTypeOf(type: ScalarType): WireType {
+  switch (type) {
+    case ScalarType.BYTES:
+    case ScalarType.STRING:
+      return WireType.LengthDelimited;
+    case ScalarType.DOUBLE:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return WireType.Bit64;
+    case ScalarType.FLOAT:
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+      return WireType.Bit32;
+    default:
+      return WireType.Varint;
   }
+}
+
+function writeScalar(writer: BinaryWriter, type: ScalarType, value: unknown): void {
+  switch (type) {
+    case ScalarType.BYTES:
+      writer.bytes(value as Uint8Array);
+      return;
+    case ScalarType.STRING:
+      writer.string(value as string);
+      return;
+    case ScalarType.BOOL:
+      writer.bool(value as boolean);
+      return;
+    case ScalarType.INT64:
+      writer.int64(value as bigint);
+      return;
+    case ScalarType.UINT64:
+      writer.uint64(value as bigint);
+      return;
+    case ScalarType.SINT64:
+      writer.sint64(value as bigint);
+      return;
+    case ScalarType.FIXED64:
+      writer.fixed64(value as bigint);
+      return;
+    case ScalarType.SFIXED64:
+      writer.sfixed64(value as bigint);
+      return;
+    case ScalarType.INT32:
+      writer.int32(value as number);
+      return;
+    case ScalarType.UINT32:
+      writer.uint32(value as number);
+      return;
+    case ScalarType.SINT32:
+      writer.sint32(value as number);
+      return;
+    case ScalarType.FIXED32:
+      writer.fixed32(value as number);
+      return;
+    case ScalarType.SFIXED32:
+      writer.sfixed32(value as number);
+      return;
+    case ScalarType.FLOAT:
+      writer.float(value as number);
+      return;
+    case ScalarType.DOUBLE:
+      writer.double(value as number);
+      return;
+  }
+}
+
+// ---- decoding ----
+
+/** Reads a message's fields up to `end` into its JSON form, zero values left out. */
+function readMessage(reader: BinaryReader, plan: MessagePlan, end: number): Json {
+  const json: Json = {};
+  while (reader.pos < end) {
+    // The tag as one varint: `reader.tag()` would allocate a pair per field.
+    const tag = reader.uint32();
+    const number = tag >>> 3;
+    const wireType = (tag & 7) as WireType;
+    const field = plan.byNumber[number];
+    if (!field) {
+      reader.skip(wireType, number);
+      continue;
+    }
+    if (!field.repeated) {
+      const value = readOne(reader, field);
+      if (value !== undefined) json[field.name] = value;
+      continue;
+    }
+    let list = json[field.name] as unknown[] | undefined;
+    if (!list) {
+      list = [];
+      json[field.name] = list;
+    }
+    if (
+      field.kind !== 'message' &&
+      wireType === WireType.LengthDelimited &&
+      packable(field.scalar)
+    ) {
+      const stop = reader.uint32() + reader.pos;
+      while (reader.pos < stop) list.push(readListItem(reader, field));
+    } else {
+      list.push(readListItem(reader, field));
+    }
+  }
+  if (reader.pos !== end) throw new Error(`${plan.typeName} overran its length`);
   return json;
 }
 
-/** A field's JSON form, or undefined for a zero value (left out). */
-function fieldOut(field: DescField, value: unknown): unknown {
-  switch (field.fieldKind) {
-    case 'scalar':
-      return scalarOut(field.scalar, value);
-    case 'enum':
-      return value === 0 ? undefined : enumOut(field.enum, value as number);
-    case 'message':
-      return value === undefined ? undefined : toJsonForm(field.message, value as Message);
-    case 'list': {
-      const list = value as unknown[];
-      if (list.length === 0) return undefined;
-      switch (field.listKind) {
-        case 'scalar':
-          return list.map((v) => scalarOut(field.scalar, v) ?? zeroOf(field.scalar));
-        case 'enum':
-          return list.map((v) => enumOut(field.enum, v as number));
-        default:
-          return list.map((v) => toJsonForm(field.message, v as Message));
-      }
+function packable(type: ScalarType): boolean {
+  return type !== ScalarType.BYTES && type !== ScalarType.STRING;
+}
+
+/** A singular field's JSON form, or undefined for its zero value. */
+function readOne(reader: BinaryReader, field: FieldPlan): unknown {
+  switch (field.kind) {
+    case 'message': {
+      const length = reader.uint32();
+      return readMessage(reader, subPlan(field), reader.pos + length);
     }
-    default:
-      return undefined;
+    case 'enum': {
+      const number = reader.int32();
+      return number === 0 ? undefined : enumOut(field.enumDesc!, number);
+    }
+    default: {
+      const value = readScalar(reader, field.scalar);
+      return isZero(value) ? undefined : value;
+    }
   }
 }
 
-function scalarOut(type: ScalarType, value: unknown): unknown {
-  switch (type) {
-    case ScalarType.BYTES:
-      return (value as Uint8Array).length === 0 ? undefined : value;
-    case ScalarType.INT64:
-    case ScalarType.UINT64:
-    case ScalarType.SINT64:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return value === 0n ? undefined : String(value);
-    case ScalarType.BOOL:
-      return value === true ? true : undefined;
-    case ScalarType.STRING:
-      return value === '' ? undefined : value;
+/** A list item's JSON form: zero values stay, as a list cannot leave them out. */
+function readListItem(reader: BinaryReader, field: FieldPlan): unknown {
+  switch (field.kind) {
+    case 'message': {
+      const length = reader.uint32();
+      return readMessage(reader, subPlan(field), reader.pos + length);
+    }
+    case 'enum':
+      return enumOut(field.enumDesc!, reader.int32());
     default:
-      return value === 0 ? undefined : value;
+      return readScalar(reader, field.scalar);
   }
 }
 
-/** A zero value inside a list, where it cannot be left out. */
-function zeroOf(type: ScalarType): unknown {
+function readScalar(reader: BinaryReader, type: ScalarType): unknown {
   switch (type) {
     case ScalarType.BYTES:
-      return new Uint8Array(0);
+      return reader.bytes();
     case ScalarType.STRING:
-      return '';
+      return reader.string();
     case ScalarType.BOOL:
-      return false;
+      return reader.bool();
     case ScalarType.INT64:
+      return big(reader.int64());
     case ScalarType.UINT64:
+      return big(reader.uint64());
     case ScalarType.SINT64:
+      return big(reader.sint64());
     case ScalarType.FIXED64:
+      return big(reader.fixed64());
     case ScalarType.SFIXED64:
-      return '0';
+      return big(reader.sfixed64());
+    case ScalarType.INT32:
+      return reader.int32();
+    case ScalarType.UINT32:
+      return reader.uint32();
+    case ScalarType.SINT32:
+      return reader.sint32();
+    case ScalarType.FIXED32:
+      return reader.fixed32();
+    case ScalarType.SFIXED32:
+      return reader.sfixed32();
+    case ScalarType.FLOAT:
+      return reader.float();
     default:
-      return 0;
+      return reader.double();
   }
+}
+
+/** An int64 as bigint, also when @bufbuild/protobuf is told to give strings. */
+function big(value: bigint | string): bigint {
+  return typeof value === 'bigint' ? value : BigInt(value);
 }
 
 function enumOut(desc: DescEnum, value: number): string | number {
