@@ -124,7 +124,8 @@ export class GrpcLink {
     const active = this.#active.get(session) ?? 0;
     this.#active.set(session, active + 1);
     if (active === 0) session.ref();
-    stream.once('close', () => {
+    // 'close' comes once: a plain listener spares the wrapper `once` makes per stream.
+    stream.on('close', () => {
       const left = (this.#active.get(session) ?? 1) - 1;
       if (left > 0) {
         this.#active.set(session, left);
