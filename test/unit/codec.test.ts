@@ -92,3 +92,10 @@ test('bytes codec passes bytes through and refuses other types', () => {
   assert.equal(bytesCodec.decode(value), value);
   assert.throws(() => bytesCodec.encode('text' as never), CodecError);
 });
+
+test('the string codec keeps a leading byte order mark and replaces invalid UTF-8', () => {
+  assert.equal(stringCodec.decode(Uint8Array.of(0xef, 0xbb, 0xbf, 0x61)), '\ufeffa');
+  assert.equal(stringCodec.decode(Uint8Array.of(0x61, 0xff, 0x62)), 'a\ufffdb');
+  const view = Buffer.from('xxkeyxx').subarray(2, 5);
+  assert.equal(stringCodec.decode(new Uint8Array(view.buffer, view.byteOffset, 3)), 'key');
+});

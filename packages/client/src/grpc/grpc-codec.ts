@@ -18,12 +18,13 @@
  */
 import { type DescEnum, type DescField, type DescMessage, ScalarType } from '@bufbuild/protobuf';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { utf8 } from '../bytes.js';
 import { ProtocolError } from '../errors.js';
 import type { Json } from '../wire.js';
+import { PREFIX, sealFrame } from './grpc-frames.js';
 import type { GrpcMethod } from './grpc-methods.js';
 
-/** Bytes before a gRPC message: a compressed flag and the length, big-endian. */
-const PREFIX = 5;
+/** Room for a frame's prefix, filled in by `sealFrame` once the length is known. */
 const HEAD = new Uint8Array(PREFIX);
 
 /** The request `body` of `method` as one framed protobuf message. */
@@ -31,7 +32,6 @@ export function encodeMessage(method: GrpcMethod, body: Json): Buffer {
   let bytes: Uint8Array;
   try {
     const writer = new BinaryWriter(utf8Bytes);
-    // Room for the frame's prefix, filled in once the length is known.
     writer.raw(HEAD);
     writeMessage(writer, planOf(method.input), body);
     bytes = writer.finish();
@@ -41,10 +41,7 @@ export function encodeMessage(method: GrpcMethod, body: Json): Buffer {
       cause: err,
     });
   }
-  const framed = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  framed[0] = 0;
-  framed.writeUInt32BE(framed.length - PREFIX, 1);
-  return framed;
+  return sealFrame(bytes);
 }
 
 /** One answer of `method` in its JSON form. */
@@ -52,7 +49,7 @@ export function decodeMessage(method: GrpcMethod, bytes: Uint8Array): Json {
   // A plain view: bytes fields come out as Uint8Array views, cheaper than Buffer slices.
   const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    const reader = new BinaryReader(view, utf8Text);
+    const reader = new BinaryReader(view, utf8);
     return readMessage(reader, planOf(method.output), view.length);
   } catch (err) {
     throw new ProtocolError(
@@ -64,10 +61,6 @@ export function decodeMessage(method: GrpcMethod, bytes: Uint8Array): Json {
 
 function utf8Bytes(text: string): Uint8Array {
   return Buffer.from(text, 'utf8');
-}
-
-function utf8Text(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 /** How one field is written and read. */
@@ -113,68 +106,26 @@ function planOf(desc: DescMessage): MessagePlan {
 }
 
 function fieldPlanOf(field: DescField): FieldPlan {
-  const base = { number: field.number, name: field.name, keepZero: field.oneof !== undefined };
-  switch (field.fieldKind) {
-    case 'scalar':
-      return {
-        ...base,
-        kind: 'scalar',
-        scalar: field.scalar,
-        repeated: false,
-        enumDesc: undefined,
-        message: undefined,
-      };
-    case 'enum':
-      return {
-        ...base,
-        kind: 'enum',
-        scalar: ScalarType.INT32,
-        repeated: false,
-        enumDesc: field.enum,
-        message: undefined,
-      };
-    case 'message':
-      return {
-        ...base,
-        kind: 'message',
-        scalar: ScalarType.BYTES,
-        repeated: false,
-        enumDesc: undefined,
-        message: field.message,
-      };
-    case 'list':
-      switch (field.listKind) {
-        case 'scalar':
-          return {
-            ...base,
-            kind: 'scalar',
-            scalar: field.scalar,
-            repeated: true,
-            enumDesc: undefined,
-            message: undefined,
-          };
-        case 'enum':
-          return {
-            ...base,
-            kind: 'enum',
-            scalar: ScalarType.INT32,
-            repeated: true,
-            enumDesc: field.enum,
-            message: undefined,
-          };
-        default:
-          return {
-            ...base,
-            kind: 'message',
-            scalar: ScalarType.BYTES,
-            repeated: true,
-            enumDesc: undefined,
-            message: field.message,
-          };
-      }
-    default:
-      throw new ProtocolError(`map field ${field.name} is not supported`);
-  }
+  const repeated = field.fieldKind === 'list';
+  const kind = field.fieldKind === 'list' ? field.listKind : field.fieldKind;
+  if (kind === 'map') throw new ProtocolError(`map field ${field.name} is not supported`);
+  const typed = field as DescField & {
+    scalar?: ScalarType;
+    enum?: DescEnum;
+    message?: DescMessage;
+  };
+  return {
+    number: field.number,
+    name: field.name,
+    kind,
+    // Enums travel as int32; messages, like bytes, length-delimited.
+    scalar:
+      kind === 'scalar' ? typed.scalar! : kind === 'enum' ? ScalarType.INT32 : ScalarType.BYTES,
+    repeated,
+    keepZero: field.oneof !== undefined,
+    enumDesc: kind === 'enum' ? typed.enum : undefined,
+    message: kind === 'message' ? typed.message : undefined,
+  };
 }
 
 function subPlan(field: FieldPlan): MessagePlan {
@@ -202,8 +153,7 @@ function writeField(writer: BinaryWriter, field: FieldPlan, value: unknown): voi
     writer.join();
     return;
   }
-  const scalar =
-    field.kind === 'enum' ? enumIn(field.enumDesc!, value) : scalarIn(field.scalar, value);
+  const scalar = valueIn(field, value);
   if (!field.keepZero && isZero(scalar)) return;
   writeScalar(writer.tag(field.number, wireTypeOf(field.scalar)), field.scalar, scalar);
 }
@@ -215,18 +165,20 @@ function writeList(writer: BinaryWriter, field: FieldPlan, list: unknown[]): voi
     return;
   }
   const { scalar } = field;
-  const convert = (v: unknown) =>
-    field.kind === 'enum' ? enumIn(field.enumDesc!, v) : scalarIn(scalar, v);
-  if (scalar === ScalarType.BYTES || scalar === ScalarType.STRING) {
+  if (!packable(scalar)) {
     for (const item of list) {
-      writeScalar(writer.tag(field.number, WireType.LengthDelimited), scalar, convert(item));
+      writeScalar(writer.tag(field.number, WireType.LengthDelimited), scalar, valueIn(field, item));
     }
     return;
   }
-  // Numbers, bools and enums are packed in proto3.
   writer.tag(field.number, WireType.LengthDelimited).fork();
-  for (const item of list) writeScalar(writer, scalar, convert(item));
+  for (const item of list) writeScalar(writer, scalar, valueIn(field, item));
   writer.join();
+}
+
+/** A scalar or enum field's value as the writer takes it. */
+function valueIn(field: FieldPlan, value: unknown): unknown {
+  return field.kind === 'enum' ? enumIn(field.enumDesc!, value) : scalarIn(field.scalar, value);
 }
 
 /** A JSON-form value as the writer takes it; throws on one that does not fit the type. */
@@ -371,26 +323,19 @@ function readMessage(reader: BinaryReader, plan: MessagePlan, end: number): Json
   return json;
 }
 
+/** Numbers, bools and enums are packed in proto3; bytes and strings cannot be. */
 function packable(type: ScalarType): boolean {
   return type !== ScalarType.BYTES && type !== ScalarType.STRING;
 }
 
 /** A singular field's JSON form, or undefined for its zero value. */
 function readOne(reader: BinaryReader, field: FieldPlan): unknown {
-  switch (field.kind) {
-    case 'message': {
-      const length = reader.uint32();
-      return readMessage(reader, subPlan(field), reader.pos + length);
-    }
-    case 'enum': {
-      const number = reader.int32();
-      return number === 0 ? undefined : enumOut(field.enumDesc!, number);
-    }
-    default: {
-      const value = readScalar(reader, field.scalar);
-      return isZero(value) ? undefined : value;
-    }
+  if (field.kind === 'enum') {
+    const number = reader.int32();
+    return number === 0 ? undefined : enumOut(field.enumDesc!, number);
   }
+  const value = readListItem(reader, field);
+  return field.kind === 'scalar' && isZero(value) ? undefined : value;
 }
 
 /** A list item's JSON form: zero values stay, as a list cannot leave them out. */

@@ -6,7 +6,7 @@
  */
 import { ProtocolError } from '../errors.js';
 
-const PREFIX = 5;
+export const PREFIX = 5;
 
 /** `message` with its gRPC prefix. */
 export function frame(message: Uint8Array): Buffer {
@@ -14,6 +14,17 @@ export function frame(message: Uint8Array): Buffer {
   out[0] = 0;
   out.writeUInt32BE(message.length, 1);
   out.set(message, PREFIX);
+  return out;
+}
+
+/**
+ * A message written after `PREFIX` bytes of room, framed where it lies: the
+ * prefix is filled in, and no copy is made.
+ */
+export function sealFrame(room: Uint8Array): Buffer {
+  const out = Buffer.from(room.buffer, room.byteOffset, room.byteLength);
+  out[0] = 0;
+  out.writeUInt32BE(out.length - PREFIX, 1);
   return out;
 }
 
